@@ -1,0 +1,24 @@
+"""ae_core: the data, model, training and inference behind the latent-space explorer.
+
+Importing this package is cheap: TensorFlow is imported only when a model is built or
+MNIST is loaded, so that a page can render its frame before the 5 s import finishes.
+
+    import ae_core
+    images, labels = ae_core.load_mnist("test")
+    model = ae_core.load_autoencoder(latent_dim=2)
+    z = model.encode(images)                 # (10000, 2)
+    digit = ae_core.image_to_mnist(png_bytes) # (28, 28, 1)
+
+This package never imports streamlit.
+"""
+
+from .config import TrainConfig
+from .data import CLASS_NAMES, DataUnavailableError, load_mnist
+from .digits import DigitSteps, image_to_mnist, prepare_digit
+from .cards import WeightsError
+from .inference import Autoencoder, load_autoencoder
+
+__all__ = [
+    "Autoencoder", "CLASS_NAMES", "DataUnavailableError", "DigitSteps", "TrainConfig",
+    "WeightsError", "image_to_mnist", "load_autoencoder", "load_mnist", "prepare_digit",
+]

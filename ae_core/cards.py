@@ -1,0 +1,77 @@
+"""Weights files and their JSON model cards: hashing, atomic writes, reading, retraining.
+
+Every weights file in ``weights/`` has a card beside it (``<name>.json``) that records
+how it was trained and the SHA-256 of the file. Loaders refuse a file whose hash differs
+and quote the card's ``retrain_command`` so the user knows how to rebuild it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import TrainConfig
+
+
+class WeightsError(RuntimeError):
+    """The weights or their model card are missing, altered or unreadable."""
+
+
+def sha256_of(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temporary_path)``, then move the result onto ``path`` in one step.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    The temporary name keeps the real ending, since Keras checks it (".weights.h5").
+    """
+    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def retrain_command(config: TrainConfig, out_dir: Path | str = "weights/") -> str:
+    """The shell command that rebuilds these weights; error messages quote it."""
+    return (f"python -m ae_core.train --dataset {config.dataset} --latent-dim {config.latent_dim} "
+            f"--epochs {config.epochs} --batch-size {config.batch_size} "
+            f"--optimizer {config.optimizer} --learning-rate {config.learning_rate:g} "
+            f"--seed {config.seed} --out {out_dir}")
+
+
+def read_model_card(folder: Path | str, name: str, fix: str) -> dict:
+    """The card ``<folder>/<name>.json``; ``fix`` says how to rebuild it if it is unusable."""
+    path = Path(folder) / f"{name}.json"
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"No trained model '{name}' in {Path(folder)}: its model card "
+                           f"{path.name} is missing. {fix}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise WeightsError(f"The model card {path.name} is not valid JSON. {fix}") from None
+    if not isinstance(card, dict) or not isinstance(card.get("sha256"), str):
+        raise WeightsError(f"The model card {path.name} has no SHA-256 of its weights. {fix}")
+    return card
+
+
+def checked_weights_path(folder: Path | str, card: dict, fix: str) -> Path:
+    """The card's weights file, after checking that it exists and matches its SHA-256."""
+    # Only a bare file name from the card is used, so a card cannot point outside the folder.
+    path = Path(folder) / Path(str(card.get("weights_file", ""))).name
+    if not path.is_file():
+        raise WeightsError(f"The weights file {path} is missing. {fix}")
+    if sha256_of(path) != card["sha256"]:
+        raise WeightsError(f"The weights file {path.name} does not match the SHA-256 in its model "
+                           f"card, so it is truncated or altered and was not loaded. {fix}")
+    return path

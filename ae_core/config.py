@@ -1,0 +1,51 @@
+"""Every setting of the model and of its training, in one frozen dataclass.
+
+The defaults are the recipe of the shipped weights; ``python -m ae_core.train`` exposes
+each field as a flag. Changing a default here changes what ``weights/`` should hold, so
+the model card written beside the weights records the full config that produced them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+# The project's weights folder, next to the package. Weights are only ever read from here.
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    latent_dim: int = 2  # Size of the code z. 2 for the explorable map, 10 to compare reconstructions.
+    dataset: str = "mnist"  # A tfds name: "mnist" or "fashion_mnist".
+    epochs: int = 50  # Upper bound; EarlyStopping usually ends the run sooner.
+    batch_size: int = 128  # The article's batch size.
+    optimizer: str = "adam"  # "adam" or "rmsprop" (the article's). Adam converges faster here; see README.
+    learning_rate: float = 1e-3  # Start value; ReduceLROnPlateau halves it when val_loss stalls.
+    patience: int = 5  # EarlyStopping patience in epochs, as in the article.
+    seed: int = 0  # Seeds weights, shuffling and ops, so one seed gives one set of weights.
+    train_subset: int | None = None  # Use only the first N training images (tests, quick runs).
+    latent_scale: float = 1.5  # Std of each latent coordinate after batch normalisation; see model.py.
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, not {self.latent_dim}.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be positive integers.")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', not {self.optimizer!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, not {self.learning_rate}.")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise ValueError("train_subset must be a positive number of images.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def weights_stem(latent_dim: int, dataset: str = "mnist") -> str:
+    """The file name stem of a model: ``autoencoder_mnist_z2`` -> ``.weights.h5`` and ``.json``."""
+    return f"autoencoder_{dataset}_z{latent_dim}"

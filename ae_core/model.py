@@ -1,0 +1,67 @@
+"""The article's convolutional autoencoder, as Keras Functional models.
+
+Encoder: four 3x3 convolutions with 8 filters (strides 2, 1, 2, 1), Flatten, Dense(z).
+Decoder: Dense(7*7*64), Reshape, Conv 64, UpSampling, Conv 32, UpSampling, Conv 1 sigmoid.
+
+What we changed from the article's code, and why:
+
+* **The latent is linear, then batch-normalised.** The article puts a ReLU on Dense(z),
+  which folds every code into the positive quadrant (and kills whole dimensions when a
+  unit dies), leaving three quarters of the [-5, 5]^2 window the app explores empty.
+  A plain Dense has no such bias, but its scale drifts freely during training. A
+  ``BatchNormalization`` without learned centre or scale pins each coordinate to mean 0
+  and std 1, and a fixed ``Rescaling(latent_scale)`` stretches that to std 1.5, so that
+  the codes spread over the window and >99% of them fall inside it (see README).
+* **The decoder has its own input.** The article wires the decoder to the encoder's
+  input tensor, so it can never be called on a free z; here it is a separate model.
+* The article's undefined ``x`` and ``compile(lr=...)`` are fixed in ``train.py``, and
+  the labels it threw away are kept by ``data.load_mnist``.
+
+>>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=2)   # doctest: +SKIP
+>>> encoder.output_shape, decoder.output_shape                         # doctest: +SKIP
+((None, 2), (None, 28, 28, 1))
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .config import IMAGE_SHAPE
+
+
+def build_encoder(latent_dim: int, latent_scale: float = 1.5) -> keras.Model:
+    """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,), unbounded."""
+    images = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = images
+    for index, strides in enumerate((2, 1, 2, 1)):
+        x = layers.Conv2D(8, 3, strides=strides, padding="same", activation="relu",
+                          name=f"encoder_conv{index + 1}")(x)
+    x = layers.Flatten(name="encoder_flatten")(x)
+    x = layers.Dense(latent_dim, name="encoder_dense")(x)  # Linear: no ReLU on the code.
+    x = layers.BatchNormalization(center=False, scale=False, name="latent_norm")(x)
+    z = layers.Rescaling(latent_scale, name="latent")(x)
+    return keras.Model(images, z, name="encoder")
+
+
+def build_decoder(latent_dim: int) -> keras.Model:
+    """Code z of shape (latent_dim,) -> image (28, 28, 1) in [0, 1]."""
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(7 * 7 * 64, activation="relu", name="decoder_dense")(z)
+    x = layers.Reshape((7, 7, 64), name="decoder_reshape")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="decoder_conv1")(x)
+    x = layers.UpSampling2D(2, name="decoder_up1")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="decoder_conv2")(x)
+    x = layers.UpSampling2D(2, name="decoder_up2")(x)
+    images = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="decoder_out")(x)
+    return keras.Model(z, images, name="decoder")
+
+
+def build_autoencoder(latent_dim: int = 2, latent_scale: float = 1.5
+                      ) -> tuple[keras.Model, keras.Model, keras.Model]:
+    """Return ``(autoencoder, encoder, decoder)``; the autoencoder shares their layers."""
+    encoder = build_encoder(latent_dim, latent_scale)
+    decoder = build_decoder(latent_dim)
+    images = keras.Input(shape=IMAGE_SHAPE, name="image")
+    autoencoder = keras.Model(images, decoder(encoder(images)), name="autoencoder")
+    return autoencoder, encoder, decoder
