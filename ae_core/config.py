@@ -28,7 +28,8 @@ class TrainConfig:
     patience: int = 5  # EarlyStopping patience in epochs, as in the article.
     seed: int = 0  # Seeds weights, shuffling and ops, so one seed gives one set of weights.
     train_subset: int | None = None  # Use only the first N training images (tests, quick runs).
-    latent_scale: float = 1.5  # Std of each latent coordinate after batch normalisation; see model.py.
+    latent: str = "normalised"  # What follows Dense(z): "relu" (the article's), "linear", "normalised", "uniform".
+    latent_scale: float = 1.5  # Std of each coordinate for latent="normalised"; see model.py.
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:

@@ -86,7 +86,12 @@ def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd metadata; we judge the pixels.
             image = Image.open(io.BytesIO(bytes(data)), formats=ALLOWED_FORMATS)
+    except Image.DecompressionBombError:  # Pillow's own, far larger limit, hit while opening.
+        raise ValueError(f"The image has far more than the {MAX_PIXELS // 10**6} megapixels this "
+                         f"app accepts; please scale it down.") from None
     except Exception:  # UnidentifiedImageError, and whatever a hostile header provokes.
+        if _looks_like_allowed_format(bytes(data[:16])):
+            raise ValueError("The image file is damaged or incomplete and cannot be decoded.") from None
         raise ValueError("This file is not a PNG, JPEG, GIF, BMP or WebP image.") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
@@ -112,6 +117,12 @@ def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     except Exception:  # Truncated or corrupt pixel data: OSError, SyntaxError, struct.error, ...
         raise ValueError("The image file is damaged or incomplete and cannot be decoded.") from None
     return grey, alpha
+
+
+def _looks_like_allowed_format(head: bytes) -> bool:
+    """Whether the first bytes are the signature of an allowed format (even if the rest is broken)."""
+    return (head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM"))
+            or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"))
 
 
 def _apply_orientation(image: Image.Image) -> Image.Image:
@@ -162,7 +173,10 @@ def _to_ink(grey: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, boo
     inverted = paper > 0.5
     ink = 1.0 - grey if inverted else grey.copy()
     background = 1.0 - paper if inverted else paper
-    strongest = float(np.percentile(ink, 99.9))
+    # The strongest ink, read from 2x2 averages so that one stray pixel cannot set the scale
+    # (a percentile would miss a small digit on a large page).
+    smoothed = (ink[:-1, :-1] + ink[1:, :-1] + ink[:-1, 1:] + ink[1:, 1:]) / 4
+    strongest = float(smoothed.max())
     if strongest - background < MIN_CONTRAST:
         raise ValueError("No digit found: the image is blank or its strokes barely differ from the paper.")
     ink = np.clip((ink - background) / (strongest - background), 0.0, 1.0)
@@ -176,7 +190,7 @@ def _fit(patch: np.ndarray, side: int) -> np.ndarray:
     height, width = patch.shape
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(patch.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)
+    resized = Image.fromarray(patch.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
@@ -186,8 +200,9 @@ def _centre_by_mass(patch: np.ndarray, side: int) -> np.ndarray:
     mass = float(patch.sum())
     centre_row = float((rows * patch).sum() / mass)
     centre_col = float((cols * patch).sum() / mass)
-    top = int(round(side / 2 - 0.5 - centre_row))
-    left = int(round(side / 2 - 0.5 - centre_col))
+    # MNIST put the centre of mass at pixel (14, 14) of 0..27, half a pixel past the middle.
+    top = int(round(side / 2 - centre_row))
+    left = int(round(side / 2 - centre_col))
     # Clamp so the whole patch stays on the canvas (it is at most 20 of 28 pixels).
     top = min(max(top, 0), side - patch.shape[0])
     left = min(max(left, 0), side - patch.shape[1])

@@ -73,3 +73,56 @@ def nearest(query: np.ndarray, latents: np.ndarray, count: int = 5) -> np.ndarra
 def fraction_inside(latents: np.ndarray, low: float = WINDOW[0], high: float = WINDOW[1]) -> float:
     """Share of codes whose every coordinate lies in [low, high]."""
     return float(np.mean(np.all((latents >= low) & (latents <= high), axis=1)))
+
+
+def enlarge(image: np.ndarray, scale: int = 8) -> np.ndarray:
+    """A [0, 1] image (H, W[, 1]) -> uint8 (H*scale, W*scale) with crisp square pixels.
+
+    Browsers smooth small images when they scale them up, which blurs a 28x28 digit;
+    sending the enlarged pixels keeps every model pixel visible as a square.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 3:
+        image = image[..., 0]
+    pixels = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+
+
+def scatter_raster(latents: np.ndarray, labels: np.ndarray, colors: np.ndarray,
+                   side: int = 240, low: float = WINDOW[0], high: float = WINDOW[1]) -> np.ndarray:
+    """A small RGB picture (side, side, 3) uint8 of the 2-D latents over [low, high]^2.
+
+    ``colors`` is (classes, 3) uint8, one colour per label. The pages draw markers on it
+    instead of re-sending a 10,000-point interactive chart on every slider move.
+    """
+    canvas = np.full((side, side, 3), 255, dtype=np.uint8)
+    columns, rows = _to_pixels(latents[:, 0], latents[:, 1], side, low, high)
+    inside = (columns >= 0) & (columns < side) & (rows >= 0) & (rows < side)
+    canvas[rows[inside], columns[inside]] = colors[np.asarray(labels)[inside]]
+    canvas[[0, -1], :] = 120  # A grey frame marks the window's edge.
+    canvas[:, [0, -1]] = 120
+    return canvas
+
+
+def mark(raster: np.ndarray, point: tuple[float, float], low: float = WINDOW[0],
+         high: float = WINDOW[1], radius: int = 6) -> np.ndarray:
+    """A copy of ``raster`` with a black ring and cross at latent ``point`` (clipped to the edge)."""
+    side = raster.shape[0]
+    column, row = _to_pixels(np.array([point[0]]), np.array([point[1]]), side, low, high)
+    column, row = int(np.clip(column[0], 0, side - 1)), int(np.clip(row[0], 0, side - 1))
+    marked = raster.copy()
+    rows, columns = np.ogrid[:side, :side]
+    distance = np.sqrt((rows - row) ** 2 + (columns - column) ** 2)
+    marked[(distance <= radius + 1) & (distance >= radius - 1)] = 0
+    marked[row, max(column - radius, 0): column + radius + 1] = 0
+    marked[max(row - radius, 0): row + radius + 1, column] = 0
+    return marked
+
+
+def _to_pixels(z1: np.ndarray, z2: np.ndarray, side: int, low: float, high: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Latent coordinates -> (column, row) pixel indices; z2 grows upwards."""
+    scale = (side - 1) / (high - low)
+    columns = np.round((np.asarray(z1) - low) * scale).astype(np.int64)
+    rows = np.round((high - np.asarray(z2)) * scale).astype(np.int64)
+    return columns, rows

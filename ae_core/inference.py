@@ -102,8 +102,10 @@ class Autoencoder:
         if isinstance(card.get("retrain_command"), str):
             fix = f"Retrain them with: {card['retrain_command']}"
         weights_path = checked_weights_path(folder, card, fix)
-        latent_scale = card.get("config", {}).get("latent_scale", TrainConfig.latent_scale)
-        autoencoder, encoder, decoder = build_autoencoder(latent_dim, latent_scale)
+        recipe = card.get("config", {})
+        autoencoder, encoder, decoder = build_autoencoder(
+            latent_dim, recipe.get("latent", TrainConfig.latent),
+            recipe.get("latent_scale", TrainConfig.latent_scale))
         try:
             autoencoder.load_weights(str(weights_path))
         except Exception as error:  # h5py and Keras raise many kinds; all mean "unusable".

@@ -24,23 +24,61 @@ What we changed from the article's code, and why:
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers
 
 from .config import IMAGE_SHAPE
 
 
-def build_encoder(latent_dim: int, latent_scale: float = 1.5) -> keras.Model:
-    """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,), unbounded."""
+LATENT_KINDS = ("relu", "linear", "normalised", "uniform")
+
+
+@keras.saving.register_keras_serializable(package="ae_core")
+class UniformLatent(layers.Layer):
+    """Maps a standardised coordinate onto (-half_width, half_width) through the normal CDF.
+
+    If x is roughly standard normal, ``half_width * erf(x / sqrt(2))`` is roughly uniform,
+    so every row and column of a grid over the window holds an equal share of the data.
+    """
+
+    def __init__(self, half_width: float = 5.0, **kwargs):
+        super().__init__(**kwargs)
+        self.half_width = half_width
+
+    def call(self, x):
+        return self.half_width * keras.ops.erf(x / math.sqrt(2.0))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "half_width": self.half_width}
+
+
+def build_encoder(latent_dim: int, latent: str = "normalised", latent_scale: float = 1.5
+                  ) -> keras.Model:
+    """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,).
+
+    ``latent`` chooses what follows Dense(latent_dim); the README compares them:
+    "relu" (the article's), "linear", "normalised" (batch norm to std ``latent_scale``),
+    "uniform" (batch norm, then ``UniformLatent`` onto (-5, 5)).
+    """
+    if latent not in LATENT_KINDS:
+        raise ValueError(f"latent must be one of {LATENT_KINDS}, not {latent!r}.")
     images = keras.Input(shape=IMAGE_SHAPE, name="image")
     x = images
     for index, strides in enumerate((2, 1, 2, 1)):
         x = layers.Conv2D(8, 3, strides=strides, padding="same", activation="relu",
                           name=f"encoder_conv{index + 1}")(x)
     x = layers.Flatten(name="encoder_flatten")(x)
-    x = layers.Dense(latent_dim, name="encoder_dense")(x)  # Linear: no ReLU on the code.
-    x = layers.BatchNormalization(center=False, scale=False, name="latent_norm")(x)
-    z = layers.Rescaling(latent_scale, name="latent")(x)
+    x = layers.Dense(latent_dim, activation="relu" if latent == "relu" else None,
+                     name="encoder_dense")(x)
+    if latent in ("normalised", "uniform"):
+        x = layers.BatchNormalization(center=False, scale=False, name="latent_norm")(x)
+    if latent == "normalised":
+        x = layers.Rescaling(latent_scale, name="latent_scale")(x)
+    elif latent == "uniform":
+        x = UniformLatent(5.0, name="latent_uniform")(x)
+    z = layers.Identity(name="latent")(x)
     return keras.Model(images, z, name="encoder")
 
 
@@ -57,10 +95,10 @@ def build_decoder(latent_dim: int) -> keras.Model:
     return keras.Model(z, images, name="decoder")
 
 
-def build_autoencoder(latent_dim: int = 2, latent_scale: float = 1.5
+def build_autoencoder(latent_dim: int = 2, latent: str = "normalised", latent_scale: float = 1.5
                       ) -> tuple[keras.Model, keras.Model, keras.Model]:
     """Return ``(autoencoder, encoder, decoder)``; the autoencoder shares their layers."""
-    encoder = build_encoder(latent_dim, latent_scale)
+    encoder = build_encoder(latent_dim, latent, latent_scale)
     decoder = build_decoder(latent_dim)
     images = keras.Input(shape=IMAGE_SHAPE, name="image")
     autoencoder = keras.Model(images, decoder(encoder(images)), name="autoencoder")

@@ -88,7 +88,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     train_data = _make_dataset(train_images, config.batch_size, shuffle_seed=config.seed)
     test_data = _make_dataset(test_images, 1024, shuffle_seed=None)
 
-    autoencoder, _, _ = build_autoencoder(config.latent_dim, config.latent_scale)
+    autoencoder, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale)
     optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
     # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
     autoencoder.compile(optimizer=optimizer_class[config.optimizer](config.learning_rate),
@@ -140,7 +140,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     # The checkpoint also holds the optimiser's slots; the shipped file holds only the
     # model's own weights, saved from an uncompiled copy of the architecture.
     autoencoder.load_weights(best_path)
-    export, _, _ = build_autoencoder(config.latent_dim, config.latent_scale)
+    export, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale)
     export.set_weights(autoencoder.get_weights())
     weights_path = out_dir / f"{name}.weights.h5"
     write_atomically(weights_path, lambda path: export.save_weights(str(path)))

@@ -1,0 +1,22 @@
+"""The article's figure: digits decoded on a regular grid over the latent plane."""
+
+import streamlit as st
+
+from ui import state
+from ui.figures import grid_figure
+
+st.title("Decoded grid")
+st.caption("Each cell is the decoder's drawing of one point (z1, z2) of a regular grid. "
+           "Nothing here comes from the data: it is what the decoder imagines everywhere.")
+state.model_or_stop(2)
+
+size_column, range_column = st.columns([1, 2])
+size = size_column.slider("Grid size", min_value=2, max_value=30, value=10, key="grid_size")
+low, high = range_column.slider("Range of z1 and z2", min_value=-10.0, max_value=10.0,
+                                value=(-5.0, 5.0), step=0.5, key="grid_range")
+if low >= high:
+    st.error("The range needs two different ends; drag them apart.")
+    st.stop()
+image, z1_values, z2_values = state.decoded_grid(size, low, high)
+st.plotly_chart(grid_figure(image, z1_values, z2_values), key="grid_chart",
+                config={"displaylogo": False, "staticPlot": False})

@@ -1,0 +1,57 @@
+"""Upload a photo of your own handwritten digit and see what the model makes of it."""
+
+import numpy as np
+import streamlit as st
+
+import ae_core
+from ae_core.digits import UPLOAD_EXTENSIONS
+from ae_core.explore import enlarge, mark, nearest, tile
+from ui import state
+
+st.title("Your digit")
+st.caption("Upload a photo or scan of one handwritten digit: dark on light or light on dark, "
+           "any size, PNG, JPEG, GIF, BMP or WebP. It is prepared the way MNIST was made, then "
+           "encoded and decoded.")
+model_2d = state.model_or_stop(2)
+model_10d = state.model_or_stop(10)
+
+upload = st.file_uploader("Your digit", type=list(UPLOAD_EXTENSIONS), key="digit_upload")
+if upload is None:
+    st.info("Waiting for an image file.")
+    st.stop()
+try:
+    steps = ae_core.prepare_digit(upload.getvalue())
+except ValueError as error:
+    st.error(str(error))
+    st.stop()
+
+st.subheader("1 · Preparation, as for MNIST")
+columns = st.columns(5)
+columns[0].image(enlarge(steps.grey, 1), width=112, caption="greyscale", output_format="PNG")
+columns[1].image(enlarge(steps.ink, 1), width=112,
+                 caption="ink made bright" + (" (inverted)" if steps.inverted else ""), output_format="PNG")
+columns[2].image(enlarge(steps.cropped, 1), width=112, caption="cropped to the ink", output_format="PNG")
+columns[3].image(enlarge(steps.fitted, 5), width=112, caption="fitted into 20×20", output_format="PNG")
+columns[4].image(enlarge(steps.mnist, 4), width=112, caption="centred by mass in 28×28", output_format="PNG")
+
+z2 = model_2d.encode(steps.mnist[np.newaxis])[0]
+z10 = model_10d.encode(steps.mnist[np.newaxis])
+st.subheader("2 · What the models make of it")
+columns = st.columns([1, 1, 1, 2])
+columns[0].image(enlarge(steps.mnist, 5), caption="your digit, prepared", output_format="PNG")
+columns[1].image(enlarge(model_2d.decode(z2[np.newaxis])[0], 5), caption="2-D reconstruction", output_format="PNG")
+columns[2].image(enlarge(model_10d.decode(z10)[0], 5), caption="10-D reconstruction", output_format="PNG")
+table, problem = state.test_table_or_none()
+if table is None:
+    columns[3].warning(f"The map and the neighbours need the MNIST test set. {problem}")
+    st.stop()
+columns[3].image(mark(state.map_raster(), (float(z2[0]), float(z2[1]))), width=260,
+                 caption=f"where it lands: z = ({z2[0]:.2f}, {z2[1]:.2f})", output_format="PNG")
+
+st.subheader("3 · Its five nearest test digits")
+images, labels = state.test_set()
+neighbours = nearest(z10[0], state.test_latents(10), count=5)
+st.image(enlarge(tile(images[neighbours], columns=5), 4),
+         caption="labels " + ", ".join(str(int(labels[i])) for i in neighbours)
+         + " · nearest in the 10-D latent, which keeps a digit among its own kind far more "
+           "often than the 2-D map can", output_format="PNG")

@@ -1,0 +1,1 @@
+"""Benchmarks and comparisons: measurements, not tests. See README for the results."""

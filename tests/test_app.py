@@ -1,0 +1,94 @@
+"""The pages through Streamlit's AppTest (no browser): render, slider, upload, errors."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from streamlit.testing.v1 import AppTest
+
+APP = "../app.py"  # AppTest resolves paths against this test file.
+TIMEOUT = 120  # Seconds: the first run imports TensorFlow and loads the models.
+PAGES = ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py"]
+
+
+def _run(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.switch_page(page)
+    return app.run()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(page):
+    app = _run(page)
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    assert app.title[0].value
+
+
+def test_app_opens_on_the_map_with_the_sidebar():
+    # Run app.py itself (switch_page would run one page alone, without app.py's frame).
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert app.title[0].value == "Latent map"
+    sidebar_text = " ".join(m.value for m in app.sidebar.markdown)
+    assert "2-D latent" in sidebar_text and "test MSE" in sidebar_text
+    assert any("10-D reconstruction" in caption for image in app.sidebar.get("image")
+               for caption in image.captions)
+
+
+def _decoded_image(app: AppTest):
+    return next(image for image in app.get("image") if image.captions[0].startswith("decoded at"))
+
+
+def test_moving_a_slider_changes_the_decoded_image():
+    app = _run("app_pages/sliders.py")
+    before = _decoded_image(app)
+    assert before.captions == ["decoded at (0.0, 0.0)"]
+    app.slider(key="slider_z1").set_value(2.5).run()
+    after = _decoded_image(app)
+    assert after.captions == ["decoded at (2.5, 0.0)"]
+    assert after.value != before.value  # Media URLs are content hashes: the pixels changed.
+
+
+def _png_of(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_upload_goes_through_the_page(test_set):
+    images, labels = test_set
+    digit = ((1 - images[0, ..., 0]) * 255).astype(np.uint8)  # Dark ink on light paper.
+    app = _run("app_pages/upload.py")
+    app.file_uploader(key="digit_upload").set_value(("digit.png", _png_of(digit), "image/png")).run()
+    assert not app.exception and not app.error
+    captions = [c for image in app.get("image") for c in image.captions]
+    assert "2-D reconstruction" in captions and "10-D reconstruction" in captions
+    assert any(c.startswith("where it lands") for c in captions)
+    assert any(c.startswith("labels ") for c in captions)
+
+
+def test_bad_upload_shows_the_sentence_not_a_traceback():
+    app = _run("app_pages/upload.py")
+    app.file_uploader(key="digit_upload").set_value(
+        ("digit.png", b"<html>not an image</html>", "image/png")).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["This file is not a PNG, JPEG, GIF, BMP or WebP image."]
+
+
+def test_blank_upload_says_no_digit_found():
+    app = _run("app_pages/upload.py")
+    blank = np.full((64, 64), 255, dtype=np.uint8)
+    app.file_uploader(key="digit_upload").set_value(("blank.png", _png_of(blank), "image/png")).run()
+    assert not app.exception
+    assert app.error and app.error[0].value.startswith("No digit found")
+
+
+def test_grid_controls_change_the_grid():
+    app = _run("app_pages/grid.py")
+    app.slider(key="grid_size").set_value(5).run()
+    assert not app.exception and not app.error

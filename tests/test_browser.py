@@ -1,0 +1,115 @@
+"""The app in a real browser: click the map, move a slider, upload a digit, screenshot pages.
+
+Screenshots go to docs/screenshots/, where the README shows them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from browser import PICK_ISOLATED_POINT, ROOT, launch_chromium, streamlit_server
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with streamlit_server(tmp_path_factory.mktemp("server") / "streamlit.log") as (url, process):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        yield page
+        browser.close()
+
+
+def _wait_idle(page) -> None:
+    """Wait until Streamlit reports no script running."""
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=TIMEOUT_MS)
+
+
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_root_opens_the_map_and_every_page_has_its_own_link(page, server):
+    page.goto(f"{server}/")
+    page.wait_for_url(f"{server}/map")
+    for path, title in [("grid", "Decoded grid"), ("sliders", "Sliders"), ("upload", "Your digit")]:
+        page.goto(f"{server}/{path}")
+        page.get_by_role("heading", name=title).wait_for()
+        assert page.get_by_text("Page not found").count() == 0
+
+
+def test_click_a_point_shows_its_images(page, server):
+    page.goto(f"{server}/map")
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullData && gd._fullData.length >= 10; }")
+    _wait_idle(page)
+    target = page.evaluate(PICK_ISOLATED_POINT, [6])
+    assert target["count"] == 10000 and target["gap"] > 3
+    # Plotly makes a click out of its hover data, which follows a (throttled) mouse move.
+    page.mouse.move(target["px"], target["py"])
+    page.wait_for_timeout(300)
+    page.mouse.click(target["px"], target["py"])
+    heading = page.get_by_text(f"Test digit #{target['index']} ", exact=False)
+    heading.wait_for()
+    panel_images = page.locator("[data-testid=stImage] img")
+    page.get_by_text("decoded at (").first.wait_for()
+    assert panel_images.count() >= 3
+    _screenshot(page, "map")
+
+
+def test_slider_changes_the_decoded_image(page, server):
+    page.goto(f"{server}/sliders")
+    image = page.locator("[data-testid=stMain] [data-testid=stImage] img").first
+    image.wait_for()
+    _wait_idle(page)
+    before = image.get_attribute("src")
+    slider = page.locator("[data-testid=stSlider] input[type=range]").first
+    slider.focus()
+    for _ in range(15):
+        page.keyboard.press("ArrowRight")
+    page.get_by_text("decoded at (1.5, 0.0)").wait_for()
+    assert image.get_attribute("src") != before
+    _screenshot(page, "sliders")
+
+
+def test_upload_a_digit_shows_its_reconstruction(page, server, test_set, tmp_path):
+    images, labels = test_set
+    index = int(np.flatnonzero(labels == 3)[0])
+    # A "photo": dark ink on light paper, larger than MNIST, as a user would upload it.
+    photo = Image.fromarray(((1 - images[index, ..., 0]) * 255).astype(np.uint8)).resize((140, 140))
+    path = tmp_path / "my_three.png"
+    photo.save(path)
+    page.goto(f"{server}/upload")
+    page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(path))
+    page.get_by_text("2-D reconstruction").wait_for()
+    page.get_by_text("Its five nearest test digits").wait_for()
+    _wait_idle(page)
+    assert page.locator("[data-testid=stException]").count() == 0
+    _screenshot(page, "upload")
+
+
+def test_grid_page_draws_the_grid(page, server):
+    page.goto(f"{server}/grid")
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullData && gd._fullData[0].type === 'heatmap'; }")
+    _wait_idle(page)
+    ticks = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.yaxis.ticktext")
+    assert ticks[0] == "5.00" and ticks[-1] == "-5.00"
+    _screenshot(page, "grid")

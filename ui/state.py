@@ -1,0 +1,92 @@
+"""Everything the pages share across reruns and sessions, cached once per server.
+
+Models and the encoded test set are ``st.cache_resource``: one copy per process, shared
+by every session, never copied. Callers must treat them as read-only (the arrays are
+flagged read-only by ``ae_core``). Small derived results use ``st.cache_data``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import ae_core
+from ae_core import explore
+
+from . import figures
+
+DATASET = "mnist"
+
+
+def stop_with(error: Exception) -> None:
+    """Show a failure the user can act on, and end this page's run (no traceback)."""
+    st.error(str(error))
+    st.stop()
+
+
+@st.cache_resource(show_spinner="Loading the trained model…")
+def model(latent_dim: int = 2) -> ae_core.Autoencoder:
+    return ae_core.load_autoencoder(latent_dim, DATASET)
+
+
+def model_or_stop(latent_dim: int = 2) -> ae_core.Autoencoder:
+    try:
+        return model(latent_dim)
+    except ae_core.WeightsError as error:
+        stop_with(error)
+
+
+@st.cache_resource(show_spinner="Loading the MNIST test set…")
+def test_set() -> tuple[np.ndarray, np.ndarray]:
+    return ae_core.load_mnist("test", DATASET)
+
+
+@st.cache_resource(show_spinner="Encoding the 10,000 test digits…")
+def test_latents(latent_dim: int = 2) -> np.ndarray:
+    images, _ = test_set()
+    latents = model(latent_dim).encode(images)
+    latents.setflags(write=False)
+    return latents
+
+
+@st.cache_resource
+def test_table() -> pd.DataFrame:
+    """index, label, z1, z2 of every test digit under the 2-D model."""
+    _, labels = test_set()
+    return explore.latent_table(test_latents(2), labels)
+
+
+def test_table_or_none() -> tuple[pd.DataFrame | None, str | None]:
+    """The table, or ``(None, message)`` when MNIST cannot be loaded (weights still work)."""
+    try:
+        return test_table(), None
+    except ae_core.DataUnavailableError as error:
+        return None, str(error)
+
+
+@st.cache_resource
+def map_figure():
+    return figures.latent_map(test_table(), ae_core.CLASS_NAMES[DATASET])
+
+
+@st.cache_resource
+def map_raster() -> np.ndarray:
+    """The small static latent map on which the sliders and the upload draw a marker."""
+    table = test_table()
+    return explore.scatter_raster(table[["z1", "z2"]].to_numpy(), table["label"].to_numpy(),
+                                  figures.palette_rgb())
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def decoded_grid(size: int, low: float, high: float):
+    return explore.decode_grid(model(2), size, low, high)
+
+
+@st.cache_resource
+def reconstruction_strip(count: int = 8) -> np.ndarray:
+    """Test digits on top, their 2-D then 10-D reconstructions beneath, as one image."""
+    images, _ = test_set()
+    sample = images[:count]
+    rows = [sample, model(2).reconstruct(sample), model(10).reconstruct(sample)]
+    return explore.tile(np.concatenate(rows), columns=count)
