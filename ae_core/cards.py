@@ -47,7 +47,8 @@ def retrain_command(config: TrainConfig, out_dir: Path | str = "weights/") -> st
     return (f"python -m ae_core.train --dataset {config.dataset} --latent-dim {config.latent_dim} "
             f"--epochs {config.epochs} --batch-size {config.batch_size} "
             f"--optimizer {config.optimizer} --learning-rate {config.learning_rate:g} "
-            f"--seed {config.seed} --out {out_dir}")
+            f"--latent {config.latent} --latent-scale {config.latent_scale:g} "
+            f"--latent-noise {config.latent_noise:g} --seed {config.seed} --out {out_dir}")
 
 
 def read_model_card(folder: Path | str, name: str, fix: str) -> dict:

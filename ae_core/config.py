@@ -16,6 +16,9 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 IMAGE_SHAPE = (28, 28, 1)
 
+# What may follow Dense(z) in the encoder; ae_core/model.py builds each, README compares them.
+LATENT_KINDS = ("relu", "linear", "normalised", "uniform", "window")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -26,16 +29,20 @@ class TrainConfig:
     optimizer: str = "adam"  # "adam" or "rmsprop" (the article's). Adam converges faster here; see README.
     learning_rate: float = 1e-3  # Start value; ReduceLROnPlateau halves it when val_loss stalls.
     patience: int = 5  # EarlyStopping patience in epochs, as in the article.
+    lr_patience: int = 3  # Epochs without progress before ReduceLROnPlateau halves the rate.
     seed: int = 0  # Seeds weights, shuffling and ops, so one seed gives one set of weights.
     train_subset: int | None = None  # Use only the first N training images (tests, quick runs).
-    latent: str = "normalised"  # What follows Dense(z): "relu" (the article's), "linear", "normalised", "uniform".
-    latent_scale: float = 1.5  # Std of each coordinate for latent="normalised"; see model.py.
+    latent: str = "window"  # What follows Dense(z), one of LATENT_KINDS; see model.py and README.
+    latent_scale: float = 2.5  # Slope of the "window" squash at 0 (std for "normalised").
+    latent_noise: float = 0.0  # Std of Gaussian noise added to z in training only; see model.py.
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, not {self.latent_dim}.")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive integers.")
+        if self.latent not in LATENT_KINDS:
+            raise ValueError(f"latent must be one of {LATENT_KINDS}, not {self.latent!r}.")
         if self.optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"optimizer must be 'adam' or 'rmsprop', not {self.optimizer!r}.")
         if not self.learning_rate > 0:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .cards import WeightsError, checked_weights_path, read_model_card, retrain_command
-from .config import IMAGE_SHAPE, WEIGHTS_DIR, TrainConfig, weights_stem
+from .config import IMAGE_SHAPE, LATENT_KINDS, WEIGHTS_DIR, TrainConfig, weights_stem
 
 # Chunk sizes keep peak memory near 100 MB whatever N is (decoder activations are
 # 28*28*32 floats per image; the encoder's are far smaller).
@@ -102,10 +102,12 @@ class Autoencoder:
         if isinstance(card.get("retrain_command"), str):
             fix = f"Retrain them with: {card['retrain_command']}"
         weights_path = checked_weights_path(folder, card, fix)
-        recipe = card.get("config", {})
+        recipe = card.get("config")
+        if not isinstance(recipe, dict) or recipe.get("latent") not in LATENT_KINDS:
+            # Guessing the architecture would load the numbers into the wrong layers.
+            raise WeightsError(f"The model card of {name} does not say how its latent was built. {fix}")
         autoencoder, encoder, decoder = build_autoencoder(
-            latent_dim, recipe.get("latent", TrainConfig.latent),
-            recipe.get("latent_scale", TrainConfig.latent_scale))
+            latent_dim, recipe["latent"], float(recipe.get("latent_scale", TrainConfig.latent_scale)))
         try:
             autoencoder.load_weights(str(weights_path))
         except Exception as error:  # h5py and Keras raise many kinds; all mean "unusable".

@@ -37,7 +37,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from .cards import retrain_command, sha256_of, write_atomically
-from .config import TrainConfig, weights_stem
+from .config import LATENT_KINDS, TrainConfig, weights_stem
 from .data import load_mnist
 from .model import build_autoencoder
 
@@ -88,7 +88,8 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     train_data = _make_dataset(train_images, config.batch_size, shuffle_seed=config.seed)
     test_data = _make_dataset(test_images, 1024, shuffle_seed=None)
 
-    autoencoder, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale)
+    autoencoder, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
+                                        config.latent_noise)
     optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
     # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
     autoencoder.compile(optimizer=optimizer_class[config.optimizer](config.learning_rate),
@@ -113,8 +114,8 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
             str(best_path), monitor="val_loss", save_best_only=True, save_weights_only=True,
             initial_value_threshold=best_so_far if history else None),
         _ResumedEarlyStopping(early_stopping, best_so_far, epochs_since_best),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2,
-                                          min_lr=1e-5),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                          patience=config.lr_patience, min_lr=1e-5),
         keras.callbacks.CSVLogger(str(log_path), append=True),
     ]
     autoencoder.fit(train_data, validation_data=test_data, epochs=config.epochs,
@@ -140,7 +141,8 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     # The checkpoint also holds the optimiser's slots; the shipped file holds only the
     # model's own weights, saved from an uncompiled copy of the architecture.
     autoencoder.load_weights(best_path)
-    export, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale)
+    export, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
+                                        config.latent_noise)
     export.set_weights(autoencoder.get_weights())
     weights_path = out_dir / f"{name}.weights.h5"
     write_atomically(weights_path, lambda path: export.save_weights(str(path)))
@@ -212,6 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--optimizer", default=defaults.optimizer, choices=("adam", "rmsprop"))
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--latent", default=defaults.latent,
+                        choices=LATENT_KINDS,
+                        help="what follows Dense(z); see ae_core/model.py")
+    parser.add_argument("--latent-scale", type=float, default=defaults.latent_scale)
+    parser.add_argument("--latent-noise", type=float, default=defaults.latent_noise,
+                        help="std of noise added to z in training only")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--train-subset", type=int, default=None,
                         help="train on the first N training images only")
@@ -224,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             latent_dim=args.latent_dim, dataset=args.dataset, epochs=args.epochs,
             batch_size=args.batch_size, optimizer=args.optimizer,
             learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
+            latent=args.latent, latent_scale=args.latent_scale, latent_noise=args.latent_noise,
             train_subset=args.train_subset)
         card = train(config, args.out, resume=args.resume,
                      verbose=1 if sys.stdout.isatty() else 2)

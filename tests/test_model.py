@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 
 def test_shapes_and_layer_stack():
@@ -32,3 +33,27 @@ def test_decoder_takes_a_free_code():
     images = decoder(np.random.default_rng(0).normal(size=(3, 10)).astype(np.float32)).numpy()
     assert images.shape == (3, 28, 28, 1)
     assert images.min() >= 0 and images.max() <= 1
+
+
+def test_window_squash_keeps_every_code_inside_and_is_linear_near_zero():
+    from ae_core.model import SquashToWindow
+
+    squash = SquashToWindow(5.0, slope=2.5)
+    x = np.array([[-1e6, -3.0, -1e-3, 0.0, 1e-3, 3.0, 1e6]], dtype=np.float32)
+    z = np.asarray(squash(x))
+    assert np.all(np.abs(z) <= 5.0) and np.all(np.diff(z[0]) > 0)
+    assert z[0, 3] == 0 and z[0, 4] / 1e-3 == pytest.approx(2.5, rel=1e-3)
+    uniform = np.asarray(SquashToWindow(5.0, function="erf")(
+        np.random.default_rng(0).normal(size=(20000, 1)).astype(np.float32)))
+    # The normal CDF makes a standard normal sample uniform over the window.
+    assert np.histogram(uniform, bins=10, range=(-5, 5))[0] == pytest.approx([2000] * 10, rel=0.1)
+
+
+def test_unknown_latent_kind_is_refused():
+    from ae_core.config import TrainConfig
+    from ae_core.model import build_encoder
+
+    with pytest.raises(ValueError, match="latent"):
+        build_encoder(2, latent="sigmoid")
+    with pytest.raises(ValueError, match="latent"):
+        TrainConfig(latent="sigmoid")

@@ -56,6 +56,15 @@ def test_altered_or_truncated_weights_are_refused(quick_copy):
         Autoencoder.from_folder(folder, latent_dim=2)
 
 
+def test_card_without_its_recipe_is_refused(quick_copy):
+    from ae_core import Autoencoder, WeightsError
+
+    folder, card = quick_copy
+    (folder / "autoencoder_mnist_z2.json").write_text(json.dumps({**card, "config": {}}))
+    with pytest.raises(WeightsError, match="does not say how its latent was built"):
+        Autoencoder.from_folder(folder, latent_dim=2)
+
+
 def test_missing_card_is_refused_with_the_command(tmp_path):
     from ae_core import Autoencoder, WeightsError
 

@@ -1,0 +1,76 @@
+"""The weights in weights/ meet the figures promised in the README, on the real MNIST test set."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def shipped(test_set):
+    import ae_core
+
+    return ae_core.load_autoencoder(2), ae_core.load_autoencoder(10)
+
+
+def test_2d_model_reconstructs_and_fills_the_window(shipped, test_set):
+    from ae_core.evaluate import test_mse
+    from ae_core.explore import fraction_inside
+
+    model, _ = shipped
+    images, _ = test_set
+    latents = model.encode(images)
+    assert latents.shape == (10000, 2)
+    assert test_mse(model, images) <= 0.041
+    assert fraction_inside(latents) >= 0.99
+    assert (latents < 0).any(axis=0).all(), "the latent must not be folded into one quadrant"
+
+
+@pytest.fixture(scope="module")
+def grid_verdict(shipped):
+    from ae_core.evaluate import grid_clarity, load_classifier
+
+    model, _ = shipped
+    return grid_clarity(model, load_classifier())
+
+
+def test_2d_grid_shows_at_least_eight_classes(grid_verdict):
+    _, classes = grid_verdict
+    assert len(classes) >= 8, classes
+
+
+@pytest.mark.xfail(strict=True, reason="Known shortfall: 72 of 100 cells are clear (bar: 80); "
+                   "see README 'Which latent, and why'. Strict, so a pass will be noticed.")
+def test_2d_grid_has_eighty_clear_cells(grid_verdict):
+    clear, _ = grid_verdict
+    assert clear >= 80, clear
+
+
+def test_10d_model_reconstructs(shipped, test_set):
+    from ae_core.evaluate import test_mse
+
+    _, model = shipped
+    images, _ = test_set
+    assert test_mse(model, images) <= 0.012
+
+
+def test_classifier_is_a_fair_judge(test_set):
+    from ae_core.evaluate import load_classifier
+
+    images, labels = test_set
+    predictions = load_classifier().predict(images, verbose=0).argmax(axis=1)
+    assert np.mean(predictions == labels) >= 0.98
+
+
+def test_encode_decode_any_batch_size(shipped, test_set):
+    model, _ = shipped
+    images, _ = test_set
+    for count in (1, 7, 4097):
+        assert model.encode(images[:count]).shape == (count, 2)
+    z = np.random.default_rng(0).uniform(-5, 5, size=(1500, 2))
+    decoded = model.decode(z)
+    assert decoded.shape == (1500, 28, 28, 1) and 0 <= decoded.min() and decoded.max() <= 1
+    # Chunking must not change results: one at a time equals all at once.
+    assert np.allclose(model.decode(z[700:701]), decoded[700:701], atol=1e-6)
+    with pytest.raises(ValueError):
+        model.decode(np.zeros((1, 3)))
+    with pytest.raises(ValueError):
+        model.encode(np.zeros((2, 32, 32, 1)))
