@@ -85,6 +85,9 @@ def build_corpus(digit: np.ndarray) -> list[tuple[str, bytes, str]]:
     colour[scan < 128] = [200, 20, 20]  # Red ink on yellow paper.
     speck = np.full((200, 200), 255, dtype=np.uint8)
     speck[100, 100] = 0
+    big_scan = digit_on_paper(digit, side=4000)
+    big_rgba = np.zeros((4000, 4000, 4), dtype=np.uint8)
+    big_rgba[..., 3] = 255 - big_scan
     small_in_large = np.full((1000, 1000), 255, dtype=np.uint8)
     small_in_large[300:360, 600:660] = digit_on_paper(digit, side=60)
 
@@ -128,6 +131,8 @@ def build_corpus(digit: np.ndarray) -> list[tuple[str, bytes, str]]:
         ("orientation-8.jpg", with_orientation(scan, 8), "digit"),
         ("broken-exif.jpg", broken_exif, "digit"),
         ("photo-4000.jpg", encode(paper, "JPEG", quality=85), "digit"),
+        ("sixteen-bit-4000.png", encode(Image.fromarray(big_scan.astype(np.uint16) * 257), "PNG"), "digit"),
+        ("rgba-4000.png", encode(big_rgba, "PNG", compress_level=1), "digit"),
         ("red-on-yellow.png", encode(colour, "PNG"), "digit"),
         ("small-in-large.png", encode(small_in_large, "PNG"), "digit"),
     ]
