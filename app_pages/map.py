@@ -14,11 +14,13 @@ st.caption("Each dot is one MNIST test digit, placed at the code (z1, z2) the en
            "Click a dot to decode it; drag a box or lasso to see many. The dashed square is the "
            "[-5, 5]² window of the decoded grid.")
 
+# The models first: the table below is encoded by the 2-D model.
+model = state.model_or_stop(2)
+model_10d = state.model_or_stop(10)
 table, problem = state.test_table_or_none()
 if table is None:
     st.error(problem)
     st.stop()
-model = state.model_or_stop(2)
 
 
 @st.fragment
@@ -40,7 +42,7 @@ def explorer() -> None:
             st.subheader(f"Test digit #{index} · label {int(row['label'])}")
             original, reconstruction, decoded = st.columns(3)
             original.image(enlarge(images[index], 5), caption="the test digit", output_format="PNG")
-            reconstruction.image(enlarge(state.model(10).reconstruct(images[index:index + 1])[0], 5),
+            reconstruction.image(enlarge(model_10d.reconstruct(images[index:index + 1])[0], 5),
                                  caption="10-D reconstruction", output_format="PNG")
             decoded.image(enlarge(model.decode(np.array([z]))[0], 5),
                           caption=f"decoded at ({z[0]:.2f}, {z[1]:.2f})", output_format="PNG")

@@ -34,23 +34,23 @@ columns[2].image(enlarge(steps.cropped, 1), width=112, caption="cropped to the i
 columns[3].image(enlarge(steps.fitted, 5), width=112, caption="fitted into 20×20", output_format="PNG")
 columns[4].image(enlarge(steps.mnist, 4), width=112, caption="centred by mass in 28×28", output_format="PNG")
 
-z2 = model_2d.encode(steps.mnist[np.newaxis])[0]
-z10 = model_10d.encode(steps.mnist[np.newaxis])
+code_2d = model_2d.encode(steps.mnist[np.newaxis])[0]
+code_10d = model_10d.encode(steps.mnist[np.newaxis])[0]
 st.subheader("2 · What the models make of it")
 columns = st.columns([1, 1, 1, 2])
 columns[0].image(enlarge(steps.mnist, 5), caption="your digit, prepared", output_format="PNG")
-columns[1].image(enlarge(model_2d.decode(z2[np.newaxis])[0], 5), caption="2-D reconstruction", output_format="PNG")
-columns[2].image(enlarge(model_10d.decode(z10)[0], 5), caption="10-D reconstruction", output_format="PNG")
+columns[1].image(enlarge(model_2d.decode(code_2d)[0], 5), caption="2-D reconstruction", output_format="PNG")
+columns[2].image(enlarge(model_10d.decode(code_10d)[0], 5), caption="10-D reconstruction", output_format="PNG")
 table, problem = state.test_table_or_none()
 if table is None:
     columns[3].warning(f"The map and the neighbours need the MNIST test set. {problem}")
     st.stop()
-columns[3].image(mark(state.map_raster(), (float(z2[0]), float(z2[1]))), width=260,
-                 caption=f"where it lands: z = ({z2[0]:.2f}, {z2[1]:.2f})", output_format="PNG")
+columns[3].image(mark(state.map_raster(), (float(code_2d[0]), float(code_2d[1]))), width=260,
+                 caption=f"where it lands: z = ({code_2d[0]:.2f}, {code_2d[1]:.2f})", output_format="PNG")
 
 st.subheader("3 · Its five nearest test digits")
 images, labels = state.test_set()
-neighbours = nearest(z10[0], state.test_latents(10), count=5)
+neighbours = nearest(code_10d, state.test_latents(10), count=5)
 st.image(enlarge(tile(images[neighbours], columns=5), 4),
          caption="labels " + ", ".join(str(int(labels[i])) for i in neighbours)
          + " · nearest in the 10-D latent, which keeps a digit among its own kind far more "

@@ -92,3 +92,41 @@ def test_grid_controls_change_the_grid():
     app = _run("app_pages/grid.py")
     app.slider(key="grid_size").set_value(5).run()
     assert not app.exception and not app.error
+
+
+NO_DATA_CHILD = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+report = {}
+for page in ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py"]:
+    app = AppTest.from_file(sys.argv[1], default_timeout=120)
+    app.switch_page(page)
+    app.run()
+    report[page] = {"exceptions": [e.value for e in app.exception], "errors": [e.value for e in app.error],
+                    "warnings": [w.value for w in app.warning], "images": len(app.get("image"))}
+print(json.dumps(report))
+"""
+
+
+def test_without_mnist_the_map_explains_and_the_rest_works(tmp_path):
+    """Offline with no AE_DATA_DIR files and nothing prepared: a fresh server process's view."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "AE_DATA_DIR": str(tmp_path / "empty"), "TFDS_DATA_DIR": str(tmp_path / "tfds")}
+    result = subprocess.run([sys.executable, "-c", NO_DATA_CHILD, str(ROOT / "app.py")], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert all(not outcome["exceptions"] for outcome in report.values()), report
+    assert any("AE_DATA_DIR" in error for error in report["app_pages/map.py"]["errors"])
+    assert not report["app_pages/grid.py"]["errors"]
+    sliders = report["app_pages/sliders.py"]
+    assert not sliders["errors"] and sliders["images"] >= 1  # The decoded digit still shows.
+    assert any("AE_DATA_DIR" in warning for warning in sliders["warnings"])
+    assert not report["app_pages/upload.py"]["errors"]
