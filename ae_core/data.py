@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -136,4 +137,8 @@ def load_mnist(split: str, dataset: str = "mnist") -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}.")
     if dataset not in CLASS_NAMES:
         raise ValueError(f"dataset must be one of {tuple(CLASS_NAMES)}, not {dataset!r}.")
-    return _load(split, dataset)
+    with _load_lock:  # lru_cache alone would let two threads load the same split twice.
+        return _load(split, dataset)
+
+
+_load_lock = threading.Lock()

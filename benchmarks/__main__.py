@@ -146,7 +146,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
                 other.wait_for_selector("[data-test-script-state=notRunning]", timeout=120_000)
                 others.append(other)
             rss = psutil.Process(process.pid).memory_info().rss / 2**30
-            rows.append((f"server RSS with {sessions} sessions open", (rss * 1000, rss * 1000), None, None,
+            rows.append((f"server RSS with {sessions} sessions open", f"{rss:.2f} GB", None, None,
                          "≤ 1.5 GB"))
         browser.close()
     return rows
@@ -200,9 +200,13 @@ def training_rows(epochs: int) -> list[tuple]:
 def format_table(rows: list[tuple]) -> str:
     lines = ["| what | ours p50 | ours p95 | article's path, same run | ratio | target / note |",
              "|---|---|---|---|---|---|"]
-    for name, (p50, p95), counterpart, counterpart_name, note in rows:
+    for name, figures, counterpart, counterpart_name, note in rows:
         def show(ms: float) -> str:
             return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.1f} ms"
+        if isinstance(figures, str):  # A figure that is not a time, such as memory.
+            lines.append(f"| {name} | {figures} | – | – | – | {note} |")
+            continue
+        p50, p95 = figures
         if counterpart is None:
             lines.append(f"| {name} | {show(p50)} | {show(p95)} | – | – | {note} |")
         else:
