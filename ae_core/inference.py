@@ -18,7 +18,6 @@ is ever deserialised), after their SHA-256 matches the one in the model card.
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from pathlib import Path
 

@@ -65,8 +65,10 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     """Train per ``config``, write ``<out_dir>/<name>.weights.h5`` and ``<name>.json``.
 
     Returns the model card. Raises ``TrainingDiverged`` (leaving ``out_dir``'s existing
-    files untouched) when the loss becomes NaN. Extra Keras ``callbacks`` (a progress bar
-    in a UI, say) are called after ours.
+    files untouched) when the loss becomes NaN or the model ends no better than drawing
+    the average image. Extra Keras ``callbacks`` (a progress bar in a UI, say) are called
+    after ours. Weights and card are each replaced atomically; a crash between the two
+    leaves a card whose SHA-256 does not match, which the loader refuses.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +91,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     test_data = _make_dataset(test_images, 1024, shuffle_seed=None)
 
     autoencoder, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
-                                        config.latent_noise)
+                                          config.latent_noise)
     optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
     # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
     autoencoder.compile(optimizer=optimizer_class[config.optimizer](config.learning_rate),
@@ -142,7 +144,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     # model's own weights, saved from an uncompiled copy of the architecture.
     autoencoder.load_weights(best_path)
     export, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
-                                        config.latent_noise)
+                                     config.latent_noise)
     export.set_weights(autoencoder.get_weights())
     weights_path = out_dir / f"{name}.weights.h5"
     write_atomically(weights_path, lambda path: export.save_weights(str(path)))

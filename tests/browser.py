@@ -64,6 +64,14 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
 
 
+async def launch_chromium_async(playwright):
+    """The same browser for Playwright's async API (many sessions at once)."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        raise RuntimeError("Debian's chromium is not installed; test.sh installs it with apt-get.")
+    return await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+
+
 # JavaScript run in the page: choose a point of the latent map that has no neighbour within
 # `gap` pixels (so a click cannot hit another), and return its page coordinates and test index.
 PICK_ISOLATED_POINT = """

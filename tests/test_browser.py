@@ -5,7 +5,6 @@ Screenshots go to docs/screenshots/, where the README shows them.
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest

@@ -8,10 +8,9 @@ import io
 import threading
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from browser import PICK_ISOLATED_POINT, launch_chromium, streamlit_server
+from browser import PICK_ISOLATED_POINT, launch_chromium_async, streamlit_server
 from corpus import digit_on_paper, encode
 
 SESSIONS = 10
@@ -120,10 +119,3 @@ def test_ten_sessions_at_once(tmp_path, test_set):
     assert "Traceback" not in log, log[-3000:]
     assert len(results) == SESSIONS and all(r["exceptions"] == 0 for r in results)
 
-
-async def launch_chromium_async(playwright):
-    from browser import CHROMIUM_FLAGS
-    import shutil
-
-    return await playwright.chromium.launch(executable_path=shutil.which("chromium"),
-                                            args=CHROMIUM_FLAGS, headless=True)
