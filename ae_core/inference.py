@@ -44,7 +44,6 @@ class Autoencoder:
 
         self.card = card
         self.latent_dim = int(card["latent_dim"])
-        self.dataset = card.get("dataset", "mnist")
         self._encoder, self._decoder = encoder, decoder
         image_spec = tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32)
         latent_spec = tf.TensorSpec((None, self.latent_dim), tf.float32)

@@ -38,7 +38,7 @@ import tensorflow_datasets as tfds
 
 from .cards import retrain_command, sha256_of, write_atomically
 from .config import LATENT_KINDS, TrainConfig, weights_stem
-from .data import load_mnist
+from .data import CLASS_NAMES, load_mnist
 from .model import build_autoencoder
 
 
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m ae_core.train", description=__doc__.split("\n")[0])
     parser.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
-    parser.add_argument("--dataset", default=defaults.dataset, choices=("mnist", "fashion_mnist"))
+    parser.add_argument("--dataset", default=defaults.dataset, choices=tuple(CLASS_NAMES))
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--optimizer", default=defaults.optimizer, choices=("adam", "rmsprop"))

@@ -130,7 +130,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
                                       " return gd && gd._fullData && gd._fullData.length >= 10; }"),
                        ("Sliders", "() => !!document.querySelector('[data-testid=stSlider]')"),
                        ("Your digit", "() => !!document.querySelector('[data-testid=stFileUploader]')")]
-            for round_ in range(3):
+            for _ in range(3):
                 for name, ready in targets:
                     begin = time.perf_counter()
                     page.get_by_role("link", name=name).click()
