@@ -10,8 +10,11 @@ widgets and render, and so that each piece is tested without a browser.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 WINDOW = (-5.0, 5.0)  # The latent window the app explores, as in the article.
 
@@ -54,12 +57,84 @@ def decode_grid(model, size: int = 10, low: float = -5.0, high: float = 5.0
     return tile(model.decode(z), columns=size), z1_values, z2_values
 
 
-def latent_table(latents: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """The encoded test set as one DataFrame: index, label, z1, z2 (, z3, ...)."""
+def latent_table(latents: np.ndarray, labels: np.ndarray, errors: np.ndarray | None = None
+                 ) -> pd.DataFrame:
+    """The encoded test set as one DataFrame: index, label, z1, z2 (, z3, ...)
+    and, when given, each digit's reconstruction_error."""
     table = pd.DataFrame(latents, columns=[f"z{i + 1}" for i in range(latents.shape[1])])
     table.insert(0, "label", np.asarray(labels, dtype=np.int64))
     table.insert(0, "index", np.arange(len(table)))
+    if errors is not None:
+        table["reconstruction_error"] = np.asarray(errors, dtype=np.float32)
     return table
+
+
+def reconstruction_errors(model, images: np.ndarray) -> np.ndarray:
+    """Each image's mean squared error per pixel after encoding and decoding, shape (N,).
+
+    The mean of these is the test MSE the README quotes; their spread is what the map's
+    error colouring and the gallery of the worst digits show.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    difference = model.reconstruct(images) - images
+    return np.mean(difference.reshape(len(images), -1) ** 2, axis=1)
+
+
+def worst(errors: np.ndarray, count: int = 20) -> np.ndarray:
+    """Indices of the ``count`` largest errors, largest first.
+
+    >>> worst(np.array([0.1, 0.5, 0.2, 0.9]), count=2).tolist()
+    [3, 1]
+    """
+    errors = np.asarray(errors)
+    return np.argsort(-errors, kind="stable")[:count]
+
+
+def segment(start: np.ndarray, end: np.ndarray, steps: int = 10) -> np.ndarray:
+    """``steps`` codes evenly spaced on the straight line from ``start`` to ``end``, both included.
+
+    >>> segment(np.array([0.0, 0.0]), np.array([1.0, -2.0]), steps=3).tolist()
+    [[0.0, 0.0], [0.5, -1.0], [1.0, -2.0]]
+    """
+    if not 2 <= steps <= 100:
+        raise ValueError(f"A path needs between 2 and 100 steps, not {steps}.")
+    start, end = np.asarray(start, dtype=np.float32), np.asarray(end, dtype=np.float32)
+    if start.shape != end.shape or start.ndim != 1:
+        raise ValueError(f"The two ends must be codes of the same size, got {start.shape} and {end.shape}.")
+    fractions = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, np.newaxis]
+    return (1 - fractions) * start + fractions * end
+
+
+def decode_path(model, start: np.ndarray, end: np.ndarray, steps: int = 10
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``(strip, codes)``: the ``steps`` images decoded along the segment, side by side."""
+    codes = segment(start, end, steps)
+    return tile(model.decode(codes), columns=steps), codes
+
+
+def reencoding_drift(model, size: int = 40, low: float = WINDOW[0], high: float = WINDOW[1]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far decoding then re-encoding moves each point of a grid: ‖z − E(D(z))‖.
+
+    Returns ``(drift, z1_values, z2_values)`` with drift of shape (size, size), laid out
+    like ``latent_grid`` (top row z2 = high). Where the drift is small the decoder draws
+    something the encoder maps back to the same place; where it is large the decoder
+    draws images the encoder would never produce from that code.
+    """
+    z, z1_values, z2_values = latent_grid(size, low, high)
+    round_trip = model.encode(model.decode(z))
+    drift = np.linalg.norm(round_trip - z, axis=1).reshape(size, size)
+    return drift, z1_values, z2_values
+
+
+def to_png(image: np.ndarray) -> bytes:
+    """A [0, 1] greyscale (H, W[, 1]) or uint8 RGB (H, W, 3) image as PNG bytes, for downloads."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = enlarge(image, 1)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def nearest(query: np.ndarray, latents: np.ndarray, count: int = 5) -> np.ndarray:

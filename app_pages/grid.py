@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ae_core.explore import to_png
 from ui import state
 from ui.figures import grid_figure
 
@@ -11,12 +12,16 @@ st.caption("Each cell is the decoder's drawing of one point (z1, z2) of a regula
 state.model_or_stop(2)
 
 size_column, range_column = st.columns([1, 2])
-size = size_column.slider("Grid size", min_value=2, max_value=30, value=10, key="grid_size")
+size = size_column.slider("Grid size", min_value=2, max_value=30, value=10, key="size",
+                          bind="query-params")
 low, high = range_column.slider("Range of z1 and z2", min_value=-10.0, max_value=10.0,
-                                value=(-5.0, 5.0), step=0.5, key="grid_range")
+                                value=(-5.0, 5.0), step=0.5, key="range", bind="query-params")
 if low >= high:
     st.error("The range needs two different ends; drag them apart.")
     st.stop()
 image, z1_values, z2_values = state.decoded_grid(size, low, high)
 st.plotly_chart(grid_figure(image, z1_values, z2_values), key="grid_chart",
                 config={"displaylogo": False, "staticPlot": False})
+st.download_button("Download the grid (PNG)", data=lambda: to_png(image), key="download_grid",
+                   file_name=f"mnist_grid_{size}x{size}_{low:g}_{high:g}.png", mime="image/png",
+                   on_click="ignore", icon=":material/download:")

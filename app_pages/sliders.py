@@ -17,8 +17,11 @@ table, problem = state.test_table_or_none()
 def explorer() -> None:
     controls, digit, where = st.columns([2, 2, 2], gap="medium")
     with controls:
-        z1 = st.slider("z1", min_value=-5.0, max_value=5.0, value=0.0, step=0.1, key="slider_z1")
-        z2 = st.slider("z2", min_value=-5.0, max_value=5.0, value=0.0, step=0.1, key="slider_z2")
+        # Bound to the URL: /sliders?z1=1.5&z2=-2 opens that point, and moving follows it.
+        z1 = st.slider("z1", min_value=-5.0, max_value=5.0, value=0.0, step=0.1, key="z1",
+                       bind="query-params")
+        z2 = st.slider("z2", min_value=-5.0, max_value=5.0, value=0.0, step=0.1, key="z2",
+                       bind="query-params")
     with digit:
         st.image(enlarge(model.decode(np.array([[z1, z2]]))[0], 10),
                  caption=f"decoded at ({z1:.1f}, {z2:.1f})", output_format="PNG")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
 import ae_core
 from ae_core.digits import UPLOAD_EXTENSIONS
@@ -9,18 +10,36 @@ from ae_core.explore import enlarge, mark, nearest, tile
 from ui import state
 
 st.title("Your digit")
-st.caption("Upload a photo or scan of one handwritten digit: dark on light or light on dark, "
-           "any size, PNG, JPEG, GIF, BMP or WebP. It is prepared the way MNIST was made, then "
-           "encoded and decoded.")
+st.caption("Draw a digit in the box, or upload a photo or scan of one handwritten digit (dark on "
+           "light or light on dark, any size, PNG, JPEG, GIF, BMP or WebP). Either is prepared the "
+           "way MNIST was made, then encoded and decoded.")
 model_2d = state.model_or_stop(2)
 model_10d = state.model_or_stop(10)
 
-upload = st.file_uploader("Your digit", type=list(UPLOAD_EXTENSIONS), key="digit_upload")
-if upload is None:
-    st.info("Waiting for an image file.")
+
+def use(source: str) -> None:
+    st.session_state["digit_source"] = source  # Whichever the user touched last is shown.
+
+
+draw_column, upload_column = st.columns(2, gap="large")
+with draw_column:
+    drawing = st_canvas(stroke_width=22, stroke_color="#000000", background_color="#FFFFFF",
+                        height=280, width=280, drawing_mode="freedraw", key="canvas",
+                        return_image_data=True, on_change=lambda: use("canvas"))
+    st.caption("Draw with the mouse or a finger; the bin icon under the box clears it.")
+with upload_column:
+    upload = st.file_uploader("…or upload a picture", type=list(UPLOAD_EXTENSIONS), key="digit_upload",
+                              on_change=lambda: use("upload"))
+
+has_strokes = bool(drawing.json_data and drawing.json_data.get("objects"))
+source = st.session_state.get("digit_source", "canvas")
+if source == "upload" and upload is None:
+    source = "canvas"  # The upload was removed: fall back to the drawing, if any.
+if source == "canvas" and not has_strokes:
+    st.info("Draw a digit in the box, or upload an image file.")
     st.stop()
 try:
-    steps = ae_core.prepare_digit(upload.getvalue())
+    steps = ae_core.prepare_digit(drawing.image_bytes if source == "canvas" else upload.getvalue())
 except ValueError as error:
     st.error(str(error))
     st.stop()
@@ -36,6 +55,8 @@ columns[4].image(enlarge(steps.mnist, 4), width=112, caption="centred by mass in
 
 code_2d = model_2d.encode(steps.mnist[np.newaxis])[0]
 code_10d = model_10d.encode(steps.mnist[np.newaxis])[0]
+# The path page can start or end at this digit.
+st.session_state["your_digit"] = {"z": (float(code_2d[0]), float(code_2d[1])), "image": steps.mnist}
 st.subheader("2 · What the models make of it")
 columns = st.columns([1, 1, 1, 2])
 columns[0].image(enlarge(steps.mnist, 5), caption="your digit, prepared", output_format="PNG")

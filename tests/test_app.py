@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 APP = "../app.py"  # AppTest resolves paths against this test file.
 TIMEOUT = 120  # Seconds: the first run imports TensorFlow and loads the models.
-PAGES = ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py"]
+PAGES = ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py",
+         "app_pages/paths.py"]
 
 
 def _run(page: str) -> AppTest:
@@ -48,7 +49,7 @@ def test_moving_a_slider_changes_the_decoded_image():
     app = _run("app_pages/sliders.py")
     before = _decoded_image(app)
     assert before.captions == ["decoded at (0.0, 0.0)"]
-    app.slider(key="slider_z1").set_value(2.5).run()
+    app.slider(key="z1").set_value(2.5).run()
     after = _decoded_image(app)
     assert after.captions == ["decoded at (2.5, 0.0)"]
     assert after.value != before.value  # Media URLs are content hashes: the pixels changed.
@@ -90,7 +91,7 @@ def test_blank_upload_says_no_digit_found():
 
 def test_grid_controls_change_the_grid():
     app = _run("app_pages/grid.py")
-    app.slider(key="grid_size").set_value(5).run()
+    app.slider(key="size").set_value(5).run()
     assert not app.exception and not app.error
 
 
@@ -98,7 +99,8 @@ NO_DATA_CHILD = """
 import json, sys
 from streamlit.testing.v1 import AppTest
 report = {}
-for page in ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py"]:
+for page in ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py",
+             "app_pages/paths.py"]:
     app = AppTest.from_file(sys.argv[1], default_timeout=120)
     app.switch_page(page)
     app.run()
@@ -130,3 +132,4 @@ def test_without_mnist_the_map_explains_and_the_rest_works(tmp_path):
     assert not sliders["errors"] and sliders["images"] >= 1  # The decoded digit still shows.
     assert any("AE_DATA_DIR" in warning for warning in sliders["warnings"])
     assert not report["app_pages/upload.py"]["errors"]
+    assert any("AE_DATA_DIR" in error for error in report["app_pages/paths.py"]["errors"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from PIL import Image
 
 from ae_core.explore import WINDOW
 
@@ -18,32 +19,98 @@ def palette_rgb() -> np.ndarray:
     return np.array([[int(color[i:i + 2], 16) for i in (1, 3, 5)] for color in PALETTE], dtype=np.uint8)
 
 
-def latent_map(table: pd.DataFrame, class_names: tuple[str, ...], height: int = 620) -> go.Figure:
-    """WebGL scatter of the test latents, one trace per class so the legend toggles classes.
+def latent_map(table: pd.DataFrame, class_names: tuple[str, ...], colour_by: str = "label",
+               height: int = 620) -> go.Figure:
+    """WebGL scatter of the test latents; each point's ``customdata`` is its test index.
 
-    Each point's ``customdata`` is its test index, which the selection parser reads.
+    ``colour_by="label"`` draws one trace per class, so the legend toggles classes.
+    ``colour_by="error"`` draws one trace coloured by ``table["reconstruction_error"]``.
     """
+    if colour_by not in ("label", "error"):
+        raise ValueError(f"colour_by must be 'label' or 'error', not {colour_by!r}.")
     figure = go.Figure()
-    for label, name in enumerate(class_names):
-        rows = table[table["label"] == label]
+    if colour_by == "label":
+        for label, name in enumerate(class_names):
+            rows = table[table["label"] == label]
+            figure.add_trace(go.Scattergl(
+                x=rows["z1"], y=rows["z2"], mode="markers", name=name,
+                customdata=rows["index"].to_numpy(),
+                marker=dict(size=4, color=PALETTE[label], opacity=0.75),
+                hovertemplate=f"label {name}<br>test index %{{customdata}}<br>"
+                              "z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
+    else:
+        errors = table["reconstruction_error"].to_numpy()
+        names = np.asarray(class_names)[table["label"].to_numpy()]
         figure.add_trace(go.Scattergl(
-            x=rows["z1"], y=rows["z2"], mode="markers", name=name,
-            customdata=rows["index"].to_numpy(),
-            marker=dict(size=4, color=PALETTE[label], opacity=0.75),
-            hovertemplate=f"label {name}<br>test index %{{customdata}}<br>"
+            x=table["z1"], y=table["z2"], mode="markers", name="test digits",
+            customdata=table["index"].to_numpy(),
+            marker=dict(size=4, color=errors, colorscale="Plasma", opacity=0.8, cmin=0.0,
+                        # The top 1% would otherwise stretch the scale and grey out the rest.
+                        cmax=float(np.percentile(errors, 99)),
+                        colorbar=dict(title="reconstruction<br>error (MSE)", thickness=14)),
+            text=[f"label {name}<br>error {error:.4f}" for name, error in zip(names, errors)],
+            hovertemplate="%{text}<br>test index %{customdata}<br>"
                           "z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
     low, high = WINDOW
     # A layout shape, not a trace: the outline cannot be clicked or selected.
     figure.add_shape(type="rect", x0=low, y0=low, x1=high, y1=high,
                      line=dict(color="#444", width=1.5, dash="dash"))
     figure.update_layout(
-        height=height, margin=dict(l=10, r=10, t=30, b=10),
+        height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=colour_by == "label",
         legend=dict(title="label (click to hide)", itemsizing="constant"),
         xaxis=dict(title="z1", range=[low - 0.5, high + 0.5], zeroline=False),
         yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], zeroline=False,
                    scaleanchor="x", scaleratio=1),
         uirevision="latent-map")
     return figure
+
+
+def _cell_extent(values: np.ndarray) -> tuple[float, float]:
+    """The outer edges of cells centred on evenly spaced ``values`` (ascending or not)."""
+    low, high = float(np.min(values)), float(np.max(values))
+    half = (high - low) / (len(values) - 1) / 2 if len(values) > 1 else 0.5
+    return low - half, high + half
+
+
+def add_manifold(figure: go.Figure, image: np.ndarray, z1_values: np.ndarray,
+                 z2_values: np.ndarray, opacity: float) -> None:
+    """Lay the decoded grid (from ``explore.decode_grid``) under the points, each digit at
+    its own (z1, z2). Ink is drawn dark on light so that the coloured points stay legible."""
+    left, right = _cell_extent(z1_values)
+    bottom, top = _cell_extent(z2_values)
+    figure.add_layout_image(
+        source=Image.fromarray(np.round((1.0 - np.clip(image, 0, 1)) * 255).astype(np.uint8)),
+        xref="x", yref="y", x=left, y=top, sizex=right - left, sizey=top - bottom,
+        sizing="stretch", opacity=opacity, layer="below")
+
+
+def add_drift(figure: go.Figure, drift: np.ndarray, z1_values: np.ndarray,
+              z2_values: np.ndarray, opacity: float) -> None:
+    """Colour the plane under the points by ‖z − E(D(z))‖ (from ``explore.reencoding_drift``)."""
+    heatmap = go.Heatmap(
+        z=drift, x=z1_values, y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
+        colorbar=dict(title="‖z − E(D(z))‖", orientation="h", y=-0.12, thickness=12, len=0.6),
+        hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>moves by %{z:.2f}<extra></extra>")
+    figure.add_trace(heatmap)
+    # Moved first in the data, so that it is drawn under the points.
+    figure.data = (figure.data[-1], *figure.data[:-1])
+
+
+def add_segment(figure: go.Figure, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Draw the straight path between two codes, with its ends marked A and B."""
+    figure.add_trace(go.Scatter(
+        x=[start[0], end[0]], y=[start[1], end[1]], mode="lines+markers+text", name="path",
+        text=["A", "B"], textposition="top center", textfont=dict(size=16, color="black"),
+        line=dict(color="black", width=3), marker=dict(size=12, color="black"),
+        hoverinfo="skip", showlegend=False))
+
+
+def add_ring(figure: go.Figure, point: tuple[float, float]) -> None:
+    """Circle one code, for a digit chosen by a link rather than a click."""
+    figure.add_trace(go.Scatter(
+        x=[point[0]], y=[point[1]], mode="markers", name="chosen", hoverinfo="skip",
+        marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="black", width=3)),
+        showlegend=False))
 
 
 def grid_figure(image: np.ndarray, z1_values: np.ndarray, z2_values: np.ndarray) -> go.Figure:

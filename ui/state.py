@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 import ae_core
@@ -91,9 +93,91 @@ def test_table_or_none() -> tuple[pd.DataFrame | None, str | None]:
         return None, str(error)
 
 
+@st.cache_resource(show_spinner="Measuring every test digit's reconstruction error…")
+def test_errors() -> np.ndarray:
+    """Each test digit's reconstruction error under the 2-D model (about 1.5 s, once)."""
+    images, _ = test_set()
+    errors = explore.reconstruction_errors(model(2), images)
+    errors.setflags(write=False)
+    return errors
+
+
 @st.cache_resource
-def map_figure():
-    return figures.latent_map(test_table(), ae_core.CLASS_NAMES[DATASET])
+def test_table_with_errors() -> pd.DataFrame:
+    """``test_table()`` plus each digit's reconstruction_error: what the CSV export holds."""
+    _, labels = test_set()
+    return explore.latent_table(test_latents(2), labels, test_errors())
+
+
+@st.cache_resource
+def latents_csv() -> bytes:
+    return test_table_with_errors().to_csv(index=False, float_format="%.6g").encode()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def manifold(density: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return explore.decode_grid(model(2), density, *explore.WINDOW)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Decoding and re-encoding the plane…")
+def drift(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return explore.reencoding_drift(model(2), size, *explore.WINDOW)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def map_figure(colour_by: str = "label", background: str = "none", density: int = 20,
+               opacity: float = 0.5):
+    """The latent map, built once per choice of colouring and background and then shared.
+
+    Re-sending an unchanged figure costs nothing in the browser, so a click on the map
+    only redraws the panel beside it.
+    """
+    table = test_table_with_errors() if colour_by == "error" else test_table()
+    figure = figures.latent_map(table, ae_core.CLASS_NAMES[DATASET], colour_by)
+    if background == "digits":
+        figures.add_manifold(figure, *manifold(density), opacity)
+    elif background == "drift":
+        figures.add_drift(figure, *drift(2 * density), opacity)
+    elif background != "none":
+        raise ValueError(f"background must be 'none', 'digits' or 'drift', not {background!r}.")
+    return figure
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def map_figure_with_ring(colour_by: str, background: str, density: int, opacity: float,
+                         index: int):
+    """``map_figure`` with test digit ``index`` circled: for a digit chosen by link or typed."""
+    figure = go.Figure(map_figure(colour_by, background, density, opacity))  # A copy.
+    row = test_table().iloc[index]
+    figures.add_ring(figure, (float(row["z1"]), float(row["z2"])))
+    return figure
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def map_with_path(start: tuple[float, float], end: tuple[float, float]):
+    """The plain latent map with the segment from ``start`` to ``end`` drawn on it."""
+    figure = go.Figure(map_figure())  # A copy.
+    figures.add_segment(figure, start, end)
+    return figure
+
+
+@dataclass(frozen=True)
+class WorstDigit:
+    index: int  # Position in the MNIST test set.
+    label: int
+    error: float  # Mean squared error per pixel of its 2-D reconstruction.
+    pair: np.ndarray  # The digit above its reconstruction, (56, 28).
+
+
+@st.cache_resource(show_spinner=False)
+def worst_digits(count: int = 20) -> list[WorstDigit]:
+    images, labels = test_set()
+    errors = test_errors()
+    chosen = explore.worst(errors, count)
+    reconstructions = model(2).reconstruct(images[chosen])
+    return [WorstDigit(int(i), int(labels[i]), float(errors[i]),
+                       explore.tile(np.stack([images[i], reconstruction]), columns=1))
+            for i, reconstruction in zip(chosen, reconstructions)]
 
 
 @st.cache_resource

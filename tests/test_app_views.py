@@ -1,0 +1,133 @@
+"""Links, map layers, the error gallery and paths, through AppTest (no browser).
+
+A copied URL must reproduce the view, so each test opens a page with query parameters
+and checks what is drawn. That the URL follows the controls is the browser's job (the
+frontend rewrites it), so tests/test_browser.py checks that part.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from test_app import APP, TIMEOUT
+
+
+def _open(page: str, **params: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.switch_page(page)
+    for name, value in params.items():
+        app.query_params[name] = value
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    return app
+
+
+def _figure(app: AppTest, number: int = 0) -> dict:
+    return json.loads(app.get("plotly_chart")[number].proto.spec)
+
+
+def _array(value) -> np.ndarray:
+    """A figure's data field as numpy: Plotly sends numpy arrays as base64 typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return flat.reshape([int(n) for n in str(value.get("shape", len(flat))).split(",")])
+    return np.asarray(value)
+
+
+def _position(trace: dict, index: int) -> tuple[float, float]:
+    """(x, y) of the point whose customdata is test index ``index``."""
+    where = int(np.flatnonzero(_array(trace["customdata"]) == index)[0])
+    return float(_array(trace["x"])[where]), float(_array(trace["y"])[where])
+
+
+def _captions(app: AppTest) -> list[str]:
+    return [caption for image in app.get("image") for caption in image.captions]
+
+
+def test_sliders_link_opens_that_point_and_the_sliders_move_on_from_it():
+    app = _open("app_pages/sliders.py", z1="1.5", z2="-2")
+    assert "decoded at (1.5, -2.0)" in _captions(app)
+    app.slider(key="z1").set_value(-3.2).run()
+    assert "decoded at (-3.2, -2.0)" in _captions(app)
+
+
+def test_map_link_selects_that_test_digit_and_rings_it(test_set):
+    _, labels = test_set
+    app = _open("app_pages/map.py", index="123")
+    assert app.subheader[0].value == f"Test digit #123 · label {labels[123]}"
+    traces = _figure(app)["data"]
+    ring = [trace for trace in traces if trace.get("name") == "chosen"]
+    assert len(ring) == 1
+    digit_trace = next(t for t in traces if t.get("name") == str(labels[123]))
+    assert (ring[0]["x"][0], ring[0]["y"][0]) == pytest.approx(_position(digit_trace, 123))
+
+
+def test_map_link_with_an_impossible_index_is_ignored():
+    app = _open("app_pages/map.py", index="99999")
+    assert not app.subheader and app.info  # The invitation to click, not a traceback.
+    assert "index" not in app.query_params
+
+
+def test_typing_an_index_shows_that_digit():
+    app = _open("app_pages/map.py")
+    app.number_input(key="index").set_value(42).run()
+    assert app.subheader[0].value.startswith("Test digit #42 ")
+
+
+def test_manifold_layer_lays_the_decoded_grid_under_the_points():
+    app = _open("app_pages/map.py", background="digits", density="12", opacity="0.3")
+    layout = _figure(app)["layout"]
+    [image] = layout["images"]
+    assert image["xref"] == "x" and image["layer"] == "below" and image["opacity"] == 0.3
+    step = 10 / 11  # Twelve cells whose centres run from -5 to 5.
+    assert image["x"] == pytest.approx(-5 - step / 2) and image["sizex"] == pytest.approx(10 + step)
+    assert image["source"].startswith("data:image/png;base64,")
+
+
+def test_drift_layer_is_a_heatmap_under_the_points():
+    app = _open("app_pages/map.py", background="drift", density="10")
+    first, *rest = _figure(app)["data"]
+    assert first["type"] == "heatmap" and _array(first["z"]).shape == (20, 20)
+    assert all(trace["type"] == "scattergl" for trace in rest)
+
+
+def test_error_colouring_and_the_gallery_of_the_worst_twenty(test_set):
+    _, labels = test_set
+    app = _open("app_pages/map.py", colour="error")
+    [points] = [t for t in _figure(app)["data"] if t["type"] == "scattergl"]
+    colours = _array(points["marker"]["color"])
+    assert len(_array(points["x"])) == 10_000 and len(colours) == 10_000
+    gallery = [c for c in _captions(app) if c.startswith("#")]
+    assert len(gallery) == 20
+    errors = [float(c.rsplit("· ", 1)[1]) for c in gallery]
+    assert errors == sorted(errors, reverse=True)
+    # Each card's label is the tfds label of that test index.
+    for caption in gallery:
+        index, label = caption.split(" · ")[:2]
+        assert int(label.removeprefix("label ")) == labels[int(index.removeprefix("#"))]
+    # The worst digit's error is the largest of the colours on the map.
+    assert float(colours.max()) == pytest.approx(errors[0], abs=5e-4)  # Captions show 3 decimals.
+
+
+def test_path_between_two_test_digits_is_drawn_and_downloadable(test_set):
+    app = _open("app_pages/paths.py", a="5", b="17", steps="7")
+    strip_caption = next(c for c in _captions(app) if c.startswith("from "))
+    assert "test digit #5" in strip_caption and "test digit #17" in strip_caption
+    assert strip_caption.endswith("7 steps")
+    path = next(t for t in _figure(app)["data"] if t.get("name") == "path")
+    traces = {t["name"]: t for t in _figure(app)["data"] if t.get("customdata") is not None}
+    _, labels = test_set
+    for end, index in [(0, 5), (1, 17)]:
+        assert (path["x"][end], path["y"][end]) == pytest.approx(_position(traces[str(labels[index])], index))
+    assert [b.proto.label for b in app.get("download_button")] == ["Download the strip (PNG)"]
+
+
+def test_the_map_offers_the_csv_and_the_grid_its_png():
+    assert "Download the latents (CSV)" in [b.proto.label for b in _open("app_pages/map.py").get("download_button")]
+    assert "Download the grid (PNG)" in [b.proto.label for b in _open("app_pages/grid.py").get("download_button")]
