@@ -163,6 +163,23 @@ def enlarge(image: np.ndarray, scale: int = 8) -> np.ndarray:
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
 
 
+def pad_to_square(image: np.ndarray) -> np.ndarray:
+    """Centre a (H, W) image on a square of its own corner colour, for display at a fixed width.
+
+    >>> pad_to_square(np.ones((1, 3))).tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[..., 0]
+    height, width = image.shape
+    side = max(height, width)
+    square = np.full((side, side), image[0, 0], dtype=image.dtype)
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top:top + height, left:left + width] = image
+    return square
+
+
 def scatter_raster(latents: np.ndarray, labels: np.ndarray, colors: np.ndarray,
                    side: int = 240, low: float = WINDOW[0], high: float = WINDOW[1]) -> np.ndarray:
     """A small RGB picture (side, side, 3) uint8 of the 2-D latents over [low, high]^2.

@@ -6,7 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 
 import ae_core
 from ae_core.digits import UPLOAD_EXTENSIONS
-from ae_core.explore import enlarge, mark, nearest, tile
+from ae_core.explore import enlarge, mark, nearest, pad_to_square, tile
 from ui import state
 
 st.title("Your digit")
@@ -46,11 +46,11 @@ except ValueError as error:
 
 st.subheader("1 · Preparation, as for MNIST")
 columns = st.columns(5)
-columns[0].image(enlarge(steps.grey, 1), width=112, caption="greyscale", output_format="PNG")
-columns[1].image(enlarge(steps.ink, 1), width=112,
+columns[0].image(enlarge(pad_to_square(steps.grey), 1), width=112, caption="greyscale", output_format="PNG")
+columns[1].image(enlarge(pad_to_square(steps.ink), 1), width=112,
                  caption="ink made bright" + (" (inverted)" if steps.inverted else ""), output_format="PNG")
-columns[2].image(enlarge(steps.cropped, 1), width=112, caption="cropped to the ink", output_format="PNG")
-columns[3].image(enlarge(steps.fitted, 5), width=112, caption="fitted into 20×20", output_format="PNG")
+columns[2].image(enlarge(pad_to_square(steps.cropped), 1), width=112, caption="cropped to the ink", output_format="PNG")
+columns[3].image(enlarge(pad_to_square(steps.fitted), 5), width=112, caption="fitted into 20×20", output_format="PNG")
 columns[4].image(enlarge(steps.mnist, 4), width=112, caption="centred by mass in 28×28", output_format="PNG")
 
 code_2d = model_2d.encode(steps.mnist[np.newaxis])[0]

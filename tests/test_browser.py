@@ -1,10 +1,12 @@
-"""The app in a real browser: click the map, move a slider, upload a digit, screenshot pages.
+"""The app in a real browser: click the map, move a slider, upload or draw a digit, follow
+links, download the CSV, and screenshot the pages.
 
 Screenshots go to docs/screenshots/, where the README shows them.
 """
 
 from __future__ import annotations
 
+import io
 
 import numpy as np
 import pytest
@@ -112,3 +114,96 @@ def test_grid_page_draws_the_grid(page, server):
     ticks = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.yaxis.ticktext")
     assert ticks[0] == "5.00" and ticks[-1] == "-5.00"
     _screenshot(page, "grid")
+
+
+def _wait_for_map(page) -> None:
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullData && gd._fullData.length >= 1; }")
+    _wait_idle(page)
+
+
+def test_sliders_deep_link_draws_that_point_and_the_url_follows(page, server):
+    import ae_core
+    from ae_core.explore import enlarge
+
+    page.goto(f"{server}/sliders?z1=1.5&z2=-2")
+    page.get_by_text("decoded at (1.5, -2.0)").wait_for()
+    _wait_idle(page)
+    source = page.locator("[data-testid=stMain] [data-testid=stImage] img").first.get_attribute("src")
+    shown = np.asarray(Image.open(io.BytesIO(page.request.get(f"{server}{source}" if source.startswith("/")
+                                                              else source).body())))
+    expected = enlarge(ae_core.load_autoencoder(2).decode(np.array([[1.5, -2.0]]))[0], 10)
+    assert shown.shape == expected.shape
+    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 2  # Same pixels, give or take rounding.
+    page.locator("[data-testid=stSlider] input[type=range]").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.get_by_text("decoded at (1.6, -2.0)").wait_for()
+    page.wait_for_url(lambda url: "z1=1.6" in url and "z2=-2" in url)
+
+
+def test_map_deep_link_selects_the_digit_and_a_click_moves_the_link(page, server, test_set):
+    _, labels = test_set
+    page.goto(f"{server}/map?index=123")
+    page.get_by_text(f"Test digit #123 · label {labels[123]}").wait_for()
+    _wait_for_map(page)
+    target = page.evaluate(PICK_ISOLATED_POINT, [6])
+    page.mouse.move(target["px"], target["py"])
+    page.wait_for_timeout(300)
+    page.mouse.click(target["px"], target["py"])
+    page.get_by_text(f"Test digit #{target['index']} ", exact=False).wait_for()
+    page.wait_for_url(lambda url: f"index={target['index']}" in url)
+
+
+def test_drawing_a_stroke_shows_its_reconstruction(page, server):
+    page.goto(f"{server}/upload")
+    page.get_by_text("Draw a digit in the box, or upload an image file.").wait_for()
+    _wait_idle(page)
+    box = page.locator("[data-testid=stMain] canvas").last.bounding_box()
+    # A "1": one vertical stroke down the middle of the box.
+    x, top = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.15
+    page.mouse.move(x, top)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x + step * 0.5, top + step * box["height"] * 0.035)
+    page.mouse.up()
+    page.get_by_text("2-D reconstruction").wait_for()
+    page.get_by_text("where it lands").wait_for()
+    _wait_idle(page)
+    assert page.locator("[data-testid=stException]").count() == 0
+    _screenshot(page, "draw")
+
+
+def test_latents_csv_downloads_every_test_digit(page, server, test_set, tmp_path):
+    import pandas as pd
+
+    _, labels = test_set
+    page.goto(f"{server}/map")
+    _wait_for_map(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the latents (CSV)").click()
+    path = tmp_path / "latents.csv"
+    download.value.save_as(path)
+    table = pd.read_csv(path)
+    assert list(table.columns) == ["index", "label", "z1", "z2", "reconstruction_error"]
+    assert len(table) == 10_000 and table["index"].tolist() == list(range(10_000))
+    assert np.array_equal(table["label"].to_numpy(), labels)  # In tfds's order, label for label.
+    assert table[["z1", "z2"]].abs().to_numpy().max() <= 5 and (table["reconstruction_error"] > 0).all()
+
+
+def test_map_with_the_manifold_under_it(page, server):
+    page.goto(f"{server}/map?background=digits&density=25&opacity=0.6")
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullLayout && gd._fullLayout.images.length === 1; }")
+    _wait_idle(page)
+    assert page.locator(".js-plotly-plot svg image").count() == 1  # Drawn, not just in the layout.
+    page.wait_for_timeout(500)  # Let the background image finish painting.
+    _screenshot(page, "map_manifold")
+
+
+def test_paths_page_draws_the_strip_and_the_segment(page, server):
+    page.goto(f"{server}/paths?a=5&b=17&steps=8")
+    page.get_by_text("test digit #17").first.wait_for()
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullData && gd._fullData.some(t => t.name === 'path'); }")
+    _wait_idle(page)
+    _screenshot(page, "paths")
