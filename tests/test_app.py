@@ -71,6 +71,9 @@ def test_upload_goes_through_the_page(test_set):
     assert "2-D reconstruction" in captions and "10-D reconstruction" in captions
     assert any(c.startswith("where it lands") for c in captions)
     assert any(c.startswith("labels ") for c in captions)
+    landed = next(c for c in captions if c.startswith("where it lands"))
+    z1, z2 = app.session_state["your_digit"]["z"]  # What the path page offers as an end.
+    assert landed.endswith(f"({z1:.2f}, {z2:.2f})")
 
 
 def test_bad_upload_shows_the_sentence_not_a_traceback():

@@ -131,3 +131,27 @@ def test_path_between_two_test_digits_is_drawn_and_downloadable(test_set):
 def test_the_map_offers_the_csv_and_the_grid_its_png():
     assert "Download the latents (CSV)" in [b.proto.label for b in _open("app_pages/map.py").get("download_button")]
     assert "Download the grid (PNG)" in [b.proto.label for b in _open("app_pages/grid.py").get("download_button")]
+
+
+def test_path_ends_default_to_the_last_two_map_clicks():
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["recent_clicks"] = [42, 4242]  # As the map's click handler leaves them.
+    app.switch_page("app_pages/paths.py")
+    app.run()
+    assert not app.exception
+    caption = next(c for c in _captions(app) if c.startswith("from "))
+    assert "test digit #42 " in caption and "test digit #4242 " in caption
+
+
+def test_path_can_start_at_your_own_digit(test_set):
+    images, _ = test_set
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["your_digit"] = {"z": (-1.25, 2.5), "image": images[9]}  # As "Your digit" leaves it.
+    app.switch_page("app_pages/paths.py")
+    app.run()
+    app.radio(key="a_from").set_value("your digit").run()
+    assert not app.exception and not app.error
+    caption = next(c for c in _captions(app) if c.startswith("from "))
+    assert caption.startswith("from your digit at (-1.25, 2.50) to test digit #3 ")
+    path = next(t for t in _figure(app)["data"] if t.get("name") == "path")
+    assert (path["x"][0], path["y"][0]) == pytest.approx((-1.25, 2.5))

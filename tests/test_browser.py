@@ -114,6 +114,10 @@ def test_grid_page_draws_the_grid(page, server):
     ticks = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.yaxis.ticktext")
     assert ticks[0] == "5.00" and ticks[-1] == "-5.00"
     _screenshot(page, "grid")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the grid (PNG)").click()
+    grid = Image.open(download.value.path())
+    assert grid.size == (280, 280) and grid.mode == "L"  # Ten 28-pixel digits a side.
 
 
 def _wait_for_map(page) -> None:
