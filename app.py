@@ -14,6 +14,7 @@ pages = [
     st.Page("app_pages/sliders.py", title="Sliders", icon=":material/tune:", url_path="sliders"),
     st.Page("app_pages/upload.py", title="Your digit", icon=":material/draw:", url_path="upload"),
     st.Page("app_pages/paths.py", title="Paths", icon=":material/timeline:", url_path="paths"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 # Streamlit serves its default page only at "/", so the map could not also live at "/map".
 # The hidden default page sends "/" on to "/map", and every page keeps a stable link.

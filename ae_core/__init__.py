@@ -16,9 +16,9 @@ from .config import TrainConfig
 from .data import CLASS_NAMES, DataUnavailableError, load_mnist
 from .digits import DigitSteps, image_to_mnist, prepare_digit
 from .cards import WeightsError
-from .inference import Autoencoder, load_autoencoder
+from .inference import Autoencoder, available_models, load_autoencoder
 
 __all__ = [
-    "Autoencoder", "CLASS_NAMES", "DataUnavailableError", "DigitSteps", "TrainConfig",
+    "Autoencoder", "CLASS_NAMES", "available_models", "DataUnavailableError", "DigitSteps", "TrainConfig",
     "WeightsError", "image_to_mnist", "load_autoencoder", "load_mnist", "prepare_digit",
 ]

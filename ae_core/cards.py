@@ -48,7 +48,10 @@ def retrain_command(config: TrainConfig, out_dir: Path | str = "weights/") -> st
             f"--epochs {config.epochs} --batch-size {config.batch_size} "
             f"--optimizer {config.optimizer} --learning-rate {config.learning_rate:g} "
             f"--latent {config.latent} --latent-scale {config.latent_scale:g} "
-            f"--latent-noise {config.latent_noise:g} --seed {config.seed} --out {out_dir}")
+            f"--latent-noise {config.latent_noise:g} --seed {config.seed}"
+            + (f" --train-subset {config.train_subset}" if config.train_subset is not None else "")
+            + (f" --formation-sample {config.formation_sample}" if config.formation_sample else "")
+            + f" --out {out_dir}")
 
 
 def read_model_card(folder: Path | str, name: str, fix: str) -> dict:

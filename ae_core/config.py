@@ -8,11 +8,18 @@ the model card written beside the weights records the full config that produced 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# The project's weights folder, next to the package. Weights are only ever read from here.
+# The project's shipped weights, next to the package. Nothing the app does writes here.
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def models_dir() -> Path:
+    """Where models trained from the browser are saved, one folder each: ``$AE_MODELS_DIR``,
+    else ``trained/`` beside ``weights/``. Read on every call, so tests can point it elsewhere."""
+    return Path(os.environ.get("AE_MODELS_DIR") or WEIGHTS_DIR.parent / "trained")
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -35,6 +42,7 @@ class TrainConfig:
     latent: str = "window"  # What follows Dense(z), one of LATENT_KINDS; see model.py and README.
     latent_scale: float = 2.5  # Slope of the "window" squash at 0 (std for "normalised").
     latent_noise: float = 0.0  # Std of Gaussian noise added to z in training only; see model.py.
+    formation_sample: int = 0  # Test digits whose codes are recorded after every epoch (0: none).
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
@@ -49,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be positive, not {self.learning_rate}.")
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError("train_subset must be a positive number of images.")
+        if not 0 <= self.formation_sample <= 10_000:
+            raise ValueError(f"formation_sample must be between 0 and 10000, not {self.formation_sample}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

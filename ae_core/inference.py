@@ -10,21 +10,23 @@ Why not ``model.predict``: it builds a data pipeline on every call and costs abo
 with a fixed input signature (any batch size), which costs about 2 ms for one point,
 and they split large inputs into chunks so that 60,000 images fit in bounded memory.
 
-Weights are only read from the project's ``weights/`` folder, as weights-only ``.h5``
-files loaded into the architecture built in code (no model config, no Lambda, no pickle
-is ever deserialised), after their SHA-256 matches the one in the model card.
+Weights are read from the project's ``weights/`` folder ("shipped") or from a model
+trained in the app (a folder under ``models_dir()``), as weights-only ``.h5`` files
+loaded into the architecture built in code (no model config, no Lambda, no pickle is
+ever deserialised), after their SHA-256 matches the one in the model card.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from .cards import WeightsError, checked_weights_path, read_model_card, retrain_command
-from .config import IMAGE_SHAPE, LATENT_KINDS, WEIGHTS_DIR, TrainConfig, weights_stem
+from .config import IMAGE_SHAPE, LATENT_KINDS, WEIGHTS_DIR, TrainConfig, models_dir, weights_stem
 
 # Chunk sizes keep peak memory near 100 MB whatever N is (decoder activations are
 # 28*28*32 floats per image; the encoder's are far smaller).
@@ -114,18 +116,54 @@ class Autoencoder:
         return cls(encoder, decoder, card)
 
 
+SHIPPED = "shipped"  # The name under which pages list the weights in weights/.
+
 _load_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=None)
-def _load_shipped(latent_dim: int, dataset: str) -> Autoencoder:
-    return Autoencoder.from_folder(WEIGHTS_DIR, latent_dim, dataset)
+def model_folder(name: str = SHIPPED) -> Path:
+    """``weights/`` for the shipped models, else that trained model's own folder."""
+    return WEIGHTS_DIR if name == SHIPPED else models_dir() / name
 
 
-def load_autoencoder(latent_dim: int = 2, dataset: str = "mnist") -> Autoencoder:
-    """The trained model shipped in ``weights/`` for this latent size, loaded once per process.
+@functools.lru_cache(maxsize=16)
+def _load(latent_dim: int, dataset: str, folder: Path) -> Autoencoder:
+    return Autoencoder.from_folder(folder, latent_dim, dataset)
+
+
+def load_autoencoder(latent_dim: int = 2, dataset: str = "mnist", name: str = SHIPPED) -> Autoencoder:
+    """A model loaded once per process: the shipped one, or the trained model ``name``.
 
     Raises ``WeightsError`` with the retrain command when the file is missing or altered.
     """
     with _load_lock:  # Two threads asking at once must not build the model twice.
-        return _load_shipped(latent_dim, dataset)
+        return _load(latent_dim, dataset, model_folder(name))
+
+
+def available_models(dataset: str = "mnist") -> list[str]:
+    """Names of the 2-D models for ``dataset``: "shipped" (when its card exists) first,
+    then the models trained in the app, newest first. Unreadable folders are skipped."""
+    stem = weights_stem(2, dataset)
+    names = [SHIPPED] if (WEIGHTS_DIR / f"{stem}.json").exists() else []
+    trained = []
+    folder = models_dir()
+    for card_path in folder.glob(f"*/{stem}.json") if folder.is_dir() else []:
+        try:
+            date = json.loads(card_path.read_text()).get("date", "")
+        except (OSError, ValueError):
+            continue
+        trained.append((str(date), card_path.parent.name))
+    return names + [name for _, name in sorted(trained, reverse=True)]
+
+
+def load_formation(dataset: str = "mnist", name: str = SHIPPED) -> dict[str, np.ndarray] | None:
+    """The per-epoch codes a run recorded (``--formation-sample``), or None if it has none.
+
+    Returns ``{"codes": (epochs, N, 2), "labels": (N,), "val_loss": (epochs,)}``.
+    """
+    folder = model_folder(name)
+    path = folder / f"{weights_stem(2, dataset)}.formation.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:  # Plain arrays only; no pickle is run.
+        return {key: data[key] for key in ("codes", "labels", "val_loss")}

@@ -16,6 +16,11 @@ What a run guarantees:
   whose loss becomes NaN exits non-zero and leaves the existing weights untouched.
 * **Reproducible.** One ``--seed`` seeds the weights, the shuffle and TensorFlow's ops
   (with op determinism on), so two runs give byte-identical weights on one machine.
+* **Scales out without changes.** The model is built and compiled under a
+  ``tf.distribute`` strategy: ``MirroredStrategy`` over every GPU when there are several,
+  TensorFlow's default (one device) otherwise. ``--batch-size`` is the global batch.
+* **How the map formed.** With ``--formation-sample N``, the codes of the first N test
+  digits are recorded after every epoch into ``<name>.formation.npz``.
 """
 
 from __future__ import annotations
@@ -60,15 +65,29 @@ def _make_dataset(images: np.ndarray, batch_size: int, shuffle_seed: int | None)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def distribution_strategy() -> tf.distribute.Strategy:
+    """``MirroredStrategy`` when several GPUs are visible, else the default strategy.
+
+    Mirroring copies the model onto each GPU and splits every batch between them; on one
+    device it would only add overhead, so the default strategy is used there.
+    """
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
-          callbacks: Sequence = (), verbose: int = 1) -> dict:
+          callbacks: Sequence = (), verbose: int = 1,
+          strategy: tf.distribute.Strategy | None = None) -> dict:
     """Train per ``config``, write ``<out_dir>/<name>.weights.h5`` and ``<name>.json``.
 
     Returns the model card. Raises ``TrainingDiverged`` (leaving ``out_dir``'s existing
     files untouched) when the loss becomes NaN or the model ends no better than drawing
     the average image. Extra Keras ``callbacks`` (a progress bar in a UI, say) are called
-    after ours. Weights and card are each replaced atomically; a crash between the two
-    leaves a card whose SHA-256 does not match, which the loader refuses.
+    after ours; an exception raised in one (a cancel button, say) ends the run with
+    nothing written. Weights and card are each replaced atomically; a crash between the
+    two leaves a card whose SHA-256 does not match, which the loader refuses.
+    ``strategy`` defaults to ``distribution_strategy()``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,18 +103,20 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     tf.config.experimental.enable_op_determinism()
 
     train_images, _ = load_mnist("train", config.dataset)
-    test_images, _ = load_mnist("test", config.dataset)
+    test_images, test_labels = load_mnist("test", config.dataset)
     if config.train_subset is not None:
         train_images = train_images[: config.train_subset]
     train_data = _make_dataset(train_images, config.batch_size, shuffle_seed=config.seed)
     test_data = _make_dataset(test_images, 1024, shuffle_seed=None)
 
-    autoencoder, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
-                                          config.latent_noise)
-    optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
-    # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
-    autoencoder.compile(optimizer=optimizer_class[config.optimizer](config.learning_rate),
-                        loss="mse")
+    strategy = strategy or distribution_strategy()
+    with strategy.scope():  # Variables made here are mirrored across the strategy's devices.
+        autoencoder, encoder, _ = build_autoencoder(config.latent_dim, config.latent,
+                                                    config.latent_scale, config.latent_noise)
+        optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+        # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
+        autoencoder.compile(optimizer=optimizer_class[config.optimizer](config.learning_rate),
+                            loss="mse")
 
     # On resume, the best val_loss so far and the epochs since it come from the log, so
     # that checkpointing and early stopping carry on as if the run had never stopped.
@@ -120,6 +141,9 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
                                           patience=config.lr_patience, min_lr=1e-5),
         keras.callbacks.CSVLogger(str(log_path), append=True),
     ]
+    if config.formation_sample:
+        our_callbacks.insert(0, _LatentSnapshots(encoder, test_images[: config.formation_sample],
+                                                 work_dir / "formation"))
     autoencoder.fit(train_data, validation_data=test_data, epochs=config.epochs,
                     callbacks=our_callbacks + list(callbacks), verbose=verbose)
 
@@ -170,6 +194,18 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
         "history": history,
         "retrain_command": retrain_command(config, out_dir),
     }
+    if config.formation_sample:
+        # One (sample, latent_dim) array per finished epoch, kept in the work dir so that a
+        # resumed run still has the epochs before the interruption.
+        snapshots = [np.load(work_dir / "formation" / f"epoch_{epoch:03d}.npy")
+                     for epoch in range(len(history))]
+        formation_path = out_dir / f"{name}.formation.npz"
+        write_atomically(formation_path, lambda path: np.savez_compressed(
+            path, codes=np.stack(snapshots),
+            labels=test_labels[: config.formation_sample],
+            val_loss=np.array([row["val_loss"] for row in history])))
+        card["formation_file"] = formation_path.name
+    card["replicas"] = int(strategy.num_replicas_in_sync)
     write_atomically(out_dir / f"{name}.json",
                       lambda path: path.write_text(json.dumps(card, indent=2) + "\n"))
     shutil.rmtree(work_dir)
@@ -184,6 +220,19 @@ class _EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["seconds"] = round(time.perf_counter() - self._start, 2)
+
+
+class _LatentSnapshots(keras.callbacks.Callback):
+    """Encodes a fixed sample after every epoch and saves the codes as ``epoch_NNN.npy``."""
+
+    def __init__(self, encoder, images: np.ndarray, folder: Path):
+        super().__init__()
+        self.encoder, self.images, self.folder = encoder, images, folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        codes = self.encoder.predict(self.images, batch_size=1024, verbose=0)
+        np.save(self.folder / f"epoch_{epoch:03d}.npy", codes.astype(np.float32))
 
 
 class _ResumedEarlyStopping(keras.callbacks.Callback):
@@ -225,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--train-subset", type=int, default=None,
                         help="train on the first N training images only")
+    parser.add_argument("--formation-sample", type=int, default=defaults.formation_sample,
+                        help="record the codes of the first N test digits after every epoch")
     parser.add_argument("--out", default="weights/", help="folder for the weights and card")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last finished epoch")
@@ -235,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch_size, optimizer=args.optimizer,
             learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
             latent=args.latent, latent_scale=args.latent_scale, latent_noise=args.latent_noise,
-            train_subset=args.train_subset)
+            train_subset=args.train_subset, formation_sample=args.formation_sample)
         card = train(config, args.out, resume=args.resume,
                      verbose=1 if sys.stdout.isatty() else 2)
     except (ValueError, TrainingDiverged) as error:

@@ -12,7 +12,7 @@ WORST_COUNT = 20
 TEST_SIZE = 10_000
 
 st.title("Latent map")
-st.caption("Each dot is one MNIST test digit, placed at the code (z1, z2) the encoder gives it. "
+st.caption("Each dot is one test image, placed at the code (z1, z2) the encoder gives it. "
            "Click a dot to decode it; drag a box or lasso to see many. The dashed square is the "
            "[-5, 5]² window of the decoded grid.")
 
@@ -58,7 +58,7 @@ def follow_click() -> None:
 def digit_panel(index: int, images: np.ndarray) -> None:
     row = table.iloc[index]
     z = (float(row["z1"]), float(row["z2"]))
-    st.subheader(f"Test digit #{index} · label {int(row['label'])}")
+    st.subheader(f"Test digit #{index} · label {state.class_names()[int(row['label'])]}")
     original, reconstruction, decoded = st.columns(3)
     original.image(enlarge(images[index], 5), caption="the test digit", output_format="PNG")
     reconstruction.image(enlarge(model_10d.reconstruct(images[index:index + 1])[0], 5),
@@ -106,16 +106,16 @@ def explorer() -> None:
 explorer()
 
 if colour_by == "error":
-    st.subheader(f"The {WORST_COUNT} worst-reconstructed test digits")
-    st.caption("Top: the test digit; bottom: its 2-D reconstruction. Odd shapes, and now and "
-               "then a digit whose label looks wrong, gather here.")
-    worst = state.worst_digits(WORST_COUNT)
+    st.subheader(f"The {WORST_COUNT} worst-reconstructed test images")
+    st.caption("Top: the test image; bottom: its 2-D reconstruction. Odd shapes, and now and "
+               "then an image whose label looks wrong, gather here.")
+    worst = state.worst_images(WORST_COUNT)
     for row in range(0, len(worst), 10):  # One st.columns per row keeps reading order.
         for column, digit in zip(st.columns(10), worst[row:row + 10]):
             column.image(enlarge(digit.pair, 3), output_format="PNG",
-                         caption=f"#{digit.index} · label {digit.label} · {digit.error:.3f}")
+                         caption=f"#{digit.index} · label {state.class_names()[digit.label]} · {digit.error:.3f}")
 
-st.download_button("Download the latents (CSV)", data=state.latents_csv, key="download_latents",
-                   file_name="mnist_test_latents.csv", mime="text/csv", on_click="ignore",
+st.download_button("Download the latents (CSV)", data=state.latents_csv_maker(), key="download_latents",
+                   file_name=f"{state.current().dataset}_test_latents.csv", mime="text/csv", on_click="ignore",
                    icon=":material/download:",
-                   help="index, label, z1, z2 and reconstruction_error of all 10,000 test digits")
+                   help="index, label, z1, z2 and reconstruction_error of all 10,000 test images")

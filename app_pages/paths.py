@@ -35,7 +35,7 @@ def endpoint(name: str, default_index: int) -> tuple[tuple[float, float], np.nda
                             value=int(default_index), step=1, key=name.lower(), bind="query-params")
     row = table.iloc[int(index)]
     return ((float(row["z1"]), float(row["z2"])), images[int(index)],
-            f"test digit #{int(index)} · label {int(row['label'])}")
+            f"test digit #{int(index)} · label {state.class_names()[int(row['label'])]}")
 
 
 a_column, b_column, steps_column = st.columns(3, gap="medium")

@@ -15,6 +15,10 @@ st.caption("Draw a digit in the box, or upload a photo or scan of one handwritte
            "way MNIST was made, then encoded and decoded.")
 model_2d = state.model_or_stop(2)
 model_10d = state.model_or_stop(10)
+if state.current().dataset != "mnist":
+    st.warning(f"The model in use was trained on {state.DATASETS[state.current().dataset]}, not on "
+               "digits. Your drawing will be read as the nearest thing it knows: expect a blurred "
+               "garment, not your digit. Choose MNIST in the sidebar to see a digit come back.")
 
 
 def use(source: str) -> None:

@@ -19,8 +19,14 @@ TIMEOUT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with streamlit_server(tmp_path_factory.mktemp("server") / "streamlit.log") as (url, process):
+def models_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("trained")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, models_dir):
+    with streamlit_server(tmp_path_factory.mktemp("server") / "streamlit.log",
+                          env={"AE_MODELS_DIR": str(models_dir)}) as (url, process):
         yield url
 
 
@@ -211,3 +217,34 @@ def test_paths_page_draws_the_strip_and_the_segment(page, server):
                            " return gd && gd._fullData && gd._fullData.some(t => t.name === 'path'); }")
     _wait_idle(page)
     _screenshot(page, "paths")
+
+
+def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server, models_dir):
+    page.goto(f"{server}/train")
+    page.get_by_role("button", name="Start training").wait_for()
+    _wait_idle(page)
+    name = page.get_by_role("textbox", name="Name of the new model").input_value()
+    sliders = page.locator("[data-testid=stForm] [data-testid=stSlider] input[type=range]")
+    # Epochs 5 -> 1, training images 10,000 -> 5,000, batch 128 -> 32: about ten seconds.
+    for slider, keys in zip([sliders.nth(0), sliders.nth(1), sliders.nth(2)],
+                            [["Home"], ["ArrowLeft"], ["ArrowLeft", "ArrowLeft"]]):
+        slider.focus()
+        for key in keys:
+            page.keyboard.press(key)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(f"{name}: running").wait_for()
+    page.locator("[data-testid=stProgress]").wait_for()
+    page.get_by_text(f"{name}: done").wait_for(timeout=300_000)
+    _wait_idle(page)
+    assert (models_dir / name / "autoencoder_mnist_z2.weights.h5").exists()
+    # The loss curve and the epoch-by-epoch map are drawn once the run is chosen.
+    page.goto(f"{server}/train?model={name}")
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._transitionData && gd._transitionData._frames.length === 1; }")
+    _wait_idle(page)
+    _screenshot(page, "train")
+    # The sidebar offers the new model on every page; the map draws with it.
+    page.goto(f"{server}/map?model={name}")
+    page.get_by_text(f"model {name}").wait_for()
+    _wait_for_map(page)
+    assert page.locator("[data-testid=stException]").count() == 0

@@ -126,3 +126,38 @@ def grid_figure(image: np.ndarray, z1_values: np.ndarray, z2_values: np.ndarray)
         yaxis=dict(title="z2", tickvals=centres, ticktext=[f"{v:.2f}" for v in z2_values],
                    autorange="reversed", showgrid=False, scaleanchor="x", constrain="domain"))
     return figure
+
+
+def formation_figure(codes: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
+                     val_loss: np.ndarray, height: int = 560) -> go.Figure:
+    """The recorded sample's codes epoch by epoch, as a Plotly animation with its own slider.
+
+    Every frame lives in the browser, so playing or dragging through the epochs costs no
+    round trip to the server.
+    """
+    def traces(epoch: int) -> list[go.Scatter]:
+        return [go.Scatter(x=codes[epoch, labels == label, 0], y=codes[epoch, labels == label, 1],
+                           mode="markers", name=name, marker=dict(size=5, color=PALETTE[label]))
+                for label, name in enumerate(class_names)]
+
+    epochs = len(codes)
+    low, high = WINDOW
+    figure = go.Figure(
+        data=traces(0),
+        frames=[go.Frame(data=traces(epoch), name=str(epoch + 1)) for epoch in range(epochs)])
+    figure.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="z1", range=[low - 0.5, high + 0.5]),
+        yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], scaleanchor="x", scaleratio=1),
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=1.08, xanchor="left", direction="left",
+                          buttons=[dict(label="▶ play", method="animate",
+                                        args=[None, dict(frame=dict(duration=600, redraw=False),
+                                                         fromcurrent=True, transition=dict(duration=300))])])],
+        sliders=[dict(active=0, currentvalue=dict(prefix="after epoch "), pad=dict(t=30),
+                      steps=[dict(label=f"{epoch + 1}", method="animate",
+                                  args=[[str(epoch + 1)], dict(mode="immediate", frame=dict(duration=0, redraw=False),
+                                                                transition=dict(duration=0))])
+                             for epoch in range(epochs)])],
+        title=dict(text=f"{len(labels)} test images, epochs 1 to {epochs} "
+                        f"(val MSE {val_loss[0]:.4f} → {val_loss[-1]:.4f})", font=dict(size=14)))
+    return figure

@@ -17,8 +17,22 @@ ABOUT = (
 )
 
 
+def choose_model() -> None:
+    """The dataset and the 2-D model every page uses; both are kept in the URL."""
+    dataset = st.selectbox("Dataset", list(state.DATASETS), format_func=state.DATASETS.get,
+                           key="dataset", bind="query-params")
+    names = ae_core.available_models(dataset)
+    if not names:
+        st.warning(f"No {state.DATASETS[dataset]} model yet. Train one on the Train page.")
+        return
+    st.selectbox("Model", names, key="model", bind="query-params",
+                 format_func=lambda name: "shipped (weights/)" if name == "shipped" else name,
+                 help="The shipped model, or one trained on the Train page.")
+
+
 def render() -> None:
     with st.sidebar:
+        choose_model()
         st.markdown("### What is this?")
         st.caption(ABOUT)
         try:
@@ -28,13 +42,14 @@ def render() -> None:
             return
         st.markdown("### Model in use")
         st.markdown(
-            f"**{card['latent_dim']}-D latent**, {card['dataset'].upper().replace('_', '-')}  \n"
+            f"**{card['latent_dim']}-D latent**, {state.DATASETS[card['dataset']]}  \n"
             f"test MSE **{card['best_val_mse']:.4f}** after {card['epochs_run']} epochs  \n"
             f"{card['optimizer']} lr {card['learning_rate']:g}, batch {card['batch_size']}  \n"
-            f"trained {card['date'][:10]}")
+            f"{card['train_images']:,} training images, trained {card['date'][:10]}  \n"
+            f"{'shipped weights' if state.current().name == 'shipped' else 'model ' + state.current().name}")
         try:
             strip = state.reconstruction_strip()
         except (ae_core.DataUnavailableError, ae_core.WeightsError) as error:
             st.caption(f"Reconstructions unavailable: {error}")
             return
-        st.image(enlarge(strip, 2), caption="top: test digits · middle: 2-D · bottom: 10-D reconstruction", output_format="PNG")
+        st.image(enlarge(strip, 2), caption="top: test images · middle: 2-D · bottom: 10-D reconstruction", output_format="PNG")
