@@ -1,12 +1,11 @@
 """Train a new 2-D model in the background, watch it learn, then explore it on every page."""
 
-import pandas as pd
 import streamlit as st
 
 from ae_core import TrainConfig
 from ae_core.jobs import TrainerBusy, default_name
 from ui import state
-from ui.figures import formation_figure
+from ui.figures import formation_figure, loss_curves
 
 FORMATION_SAMPLE = 1000  # Test images whose codes are recorded after every epoch.
 
@@ -71,15 +70,14 @@ def progress_panel() -> None:
     st.subheader(f"{progress.name}: {progress.status}")
     st.progress(min(progress.epoch / progress.epochs, 1.0), text=progress.message)
     if progress.history:
-        curves = pd.DataFrame(progress.history).set_index("epoch")[["loss", "val_loss"]]
-        st.line_chart(curves, x_label="epoch", y_label="MSE", height=240)
+        st.plotly_chart(loss_curves(progress.history), key="train_curves", config={"displaylogo": False})
     if progress.status == "running":
         st.button("Cancel training", on_click=job.cancel, key="train_cancel", icon=":material/stop:")
     elif running:
         # It has just ended: rerun the whole app so the sidebar lists the new model.
         st.rerun(scope="app")
     elif progress.status == "done":
-        st.success(f"{progress.message} Choose **{progress.name}** under *Model* in the sidebar.")
+        st.success(f"Choose **{progress.name}** under *Model* in the sidebar to explore it on every page.")
     elif progress.status == "failed":
         st.error(progress.message)
 

@@ -161,3 +161,16 @@ def formation_figure(codes: np.ndarray, labels: np.ndarray, class_names: tuple[s
         title=dict(text=f"{len(labels)} test images, epochs 1 to {epochs} "
                         f"(val MSE {val_loss[0]:.4f} → {val_loss[-1]:.4f})", font=dict(size=14)))
     return figure
+
+
+def loss_curves(history: list[dict], height: int = 260) -> go.Figure:
+    """Training and validation MSE by epoch, with markers so that one epoch is visible too."""
+    epochs = [row["epoch"] for row in history]
+    figure = go.Figure([
+        go.Scatter(x=epochs, y=[row.get("loss") for row in history], mode="lines+markers", name="training"),
+        go.Scatter(x=epochs, y=[row.get("val_loss") for row in history], mode="lines+markers",
+                   name="validation (test split)")])
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                         xaxis=dict(title="epoch", dtick=1), yaxis=dict(title="MSE"),
+                         legend=dict(orientation="h", y=1.1))
+    return figure
