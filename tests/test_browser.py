@@ -7,6 +7,7 @@ Screenshots go to docs/screenshots/, where the README shows them.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -220,10 +221,15 @@ def test_paths_page_draws_the_strip_and_the_segment(page, server):
 
 
 def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server, models_dir):
+    from playwright.sync_api import expect
+
     page.goto(f"{server}/train")
     page.get_by_role("button", name="Start training").wait_for()
     _wait_idle(page)
-    name = page.get_by_role("textbox", name="Name of the new model").input_value()
+    name_box = page.get_by_role("textbox", name="Name of the new model")
+    expect(name_box).to_have_value(re.compile(r"^mnist-\d{8}-\d{6}$"))  # A fresh default name.
+    name = "from-the-browser"
+    name_box.fill(name)
     sliders = page.locator("[data-testid=stForm] [data-testid=stSlider] input[type=range]")
     # Epochs 5 -> 1, training images 10,000 -> 5,000, batch 128 -> 32: about ten seconds.
     for slider, keys in zip([sliders.nth(0), sliders.nth(1), sliders.nth(2)],
@@ -239,8 +245,8 @@ def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server
     assert (models_dir / name / "autoencoder_mnist_z2.weights.h5").exists()
     # The loss curve and the epoch-by-epoch map are drawn once the run is chosen.
     page.goto(f"{server}/train?model={name}")
-    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return gd && gd._transitionData && gd._transitionData._frames.length === 1; }")
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(gd =>"
+                           " gd._transitionData && gd._transitionData._frames.length === 1)")
     _wait_idle(page)
     _screenshot(page, "train")
     # The sidebar offers the new model on every page; the map draws with it.
