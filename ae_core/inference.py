@@ -122,8 +122,18 @@ _load_lock = threading.Lock()
 
 
 def model_folder(name: str = SHIPPED) -> Path:
-    """``weights/`` for the shipped models, else that trained model's own folder."""
-    return WEIGHTS_DIR if name == SHIPPED else models_dir() / name
+    """``weights/`` for the shipped models, else that trained model's own folder.
+
+    A name is never a path: anything but a plain model name is refused, so a name taken
+    from a URL cannot reach a file outside the models folder.
+    """
+    from .jobs import NAME_PATTERN
+
+    if name == SHIPPED:
+        return WEIGHTS_DIR
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise WeightsError(f"There is no model called {name!r}; choose one listed in the sidebar.")
+    return models_dir() / name
 
 
 @functools.lru_cache(maxsize=16)

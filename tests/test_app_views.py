@@ -180,7 +180,52 @@ def test_training_from_the_page_writes_a_model_the_sidebar_offers(tmp_path, monk
     # A fresh visit lists the new model in the sidebar, and choosing it drives the pages.
     visit = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     model = visit.sidebar.selectbox(key="model")
-    assert model.options == ["shipped (weights/)", "from-the-page"]
+    assert model.options == ["shipped", "from-the-page"]
     model.set_value("from-the-page").run()
     assert not visit.exception and not visit.error
     assert any("from-the-page" in text for text in [m.value for m in visit.sidebar.markdown])
+
+
+FASHION_PAGES = ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py",
+                 "app_pages/paths.py", "app_pages/train.py"]
+
+
+@pytest.mark.parametrize("page", FASHION_PAGES)
+def test_every_page_works_on_fashion_mnist(page):
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["dataset"] = "fashion_mnist"  # As the sidebar's dataset box sets it.
+    app.switch_page(page)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+def test_fashion_map_names_its_classes_and_its_formation_plays():
+    import ae_core
+
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["dataset"] = "fashion_mnist"
+    app.switch_page("app_pages/map.py")
+    app.run()
+    names = [trace["name"] for trace in _figure(app)["data"]]
+    assert names == list(ae_core.CLASS_NAMES["fashion_mnist"]) and "Sneaker" in names
+    app.switch_page("app_pages/train.py")
+    app.run()
+    formation = next(chart for chart in app.get("plotly_chart")
+                     if json.loads(chart.proto.spec).get("frames"))
+    frames = json.loads(formation.proto.spec)["frames"]
+    assert len(frames) == ae_core.load_autoencoder(2, "fashion_mnist").card["epochs_run"]
+
+
+def test_upload_page_says_when_the_model_is_not_about_digits(test_set):
+    from test_app import _png_of
+
+    images, _ = test_set
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["dataset"] = "fashion_mnist"
+    app.switch_page("app_pages/upload.py")
+    app.run()
+    assert app.warning and "not on digits" in app.warning[0].value
+    digit = ((1 - images[0, ..., 0]) * 255).astype(np.uint8)
+    app.file_uploader(key="digit_upload").set_value(("digit.png", _png_of(digit), "image/png")).run()
+    assert not app.exception and "2-D reconstruction" in _captions(app)

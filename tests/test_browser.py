@@ -254,3 +254,34 @@ def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server
     page.get_by_text(f"model {name}").wait_for()
     _wait_for_map(page)
     assert page.locator("[data-testid=stException]").count() == 0
+
+
+def test_how_the_fashion_map_formed_epoch_by_epoch(page, server):
+    """The shipped Fashion-MNIST model recorded its training: step through the animation."""
+    page.goto(f"{server}/train?dataset=fashion_mnist")
+    find = ("() => [...document.querySelectorAll('.js-plotly-plot')].find(gd =>"
+            " gd._transitionData && gd._transitionData._frames.length > 1)")
+    page.wait_for_function(f"() => !!({find})()")
+    _wait_idle(page)
+    frames = page.evaluate(f"() => ({find})()._transitionData._frames.length")
+    chart = page.locator(".js-plotly-plot").filter(has=page.locator(".slider-container")).first
+    chart.scroll_into_view_if_needed()
+    panels = []
+    for epoch in sorted({1, 3, frames}):
+        # Move the figure's own slider to that epoch, as a click on its step does.
+        page.evaluate(f"async () => {{ const gd = ({find})();"
+                      f" await Plotly.animate(gd, ['{epoch}'], {{mode: 'immediate', frame: {{duration: 0, redraw: false}},"
+                      f" transition: {{duration: 0}}}}); }}")
+        page.wait_for_timeout(300)
+        first_x = page.evaluate(f"() => ({find})()._fullData[0].x[0]")
+        panels.append((first_x, Image.open(io.BytesIO(chart.screenshot()))))
+    # Each epoch's frame really moved the points: training changes where the images land.
+    assert len({x for x, _ in panels}) == len(panels)
+    width = sum(image.width for _, image in panels)
+    strip = Image.new("RGB", (width, max(image.height for _, image in panels)), "white")
+    left = 0
+    for _, image in panels:
+        strip.paste(image, (left, 0))
+        left += image.width
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    strip.save(SCREENSHOTS / "formation.png")

@@ -18,10 +18,13 @@ from conftest import ROOT
 SHIPPED = ["autoencoder_mnist_z2", "autoencoder_mnist_z10"]
 
 
-def test_the_loader_takes_no_path():
-    from ae_core import load_autoencoder
+def test_the_loader_takes_a_name_never_a_path():
+    from ae_core import WeightsError, load_autoencoder
 
-    assert list(inspect.signature(load_autoencoder).parameters) == ["latent_dim", "dataset"]
+    assert list(inspect.signature(load_autoencoder).parameters) == ["latent_dim", "dataset", "name"]
+    for name in ["../weights", "/etc", "a/b", "..", "", "x" * 41]:
+        with pytest.raises(WeightsError, match="no model called"):
+            load_autoencoder(2, "mnist", name)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

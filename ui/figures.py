@@ -147,9 +147,11 @@ def formation_figure(codes: np.ndarray, labels: np.ndarray, class_names: tuple[s
         frames=[go.Frame(data=traces(epoch), name=str(epoch + 1)) for epoch in range(epochs)])
     figure.update_layout(
         height=height, margin=dict(l=10, r=10, t=40, b=10),
-        xaxis=dict(title="z1", range=[low - 0.5, high + 0.5]),
-        yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], scaleanchor="x", scaleratio=1),
-        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=1.08, xanchor="left", direction="left",
+        xaxis=dict(title="z1", range=[low - 0.5, high + 0.5], constrain="domain"),
+        yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], scaleanchor="x", scaleratio=1,
+                   constrain="domain"),
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=-0.12, xanchor="right",
+                          yanchor="top", direction="left",
                           buttons=[dict(label="▶ play", method="animate",
                                         args=[None, dict(frame=dict(duration=600, redraw=False),
                                                          fromcurrent=True, transition=dict(duration=300))])])],

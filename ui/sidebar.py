@@ -19,15 +19,18 @@ ABOUT = (
 
 def choose_model() -> None:
     """The dataset and the 2-D model every page uses; both are kept in the URL."""
-    dataset = st.selectbox("Dataset", list(state.DATASETS), format_func=state.DATASETS.get,
-                           key="dataset", bind="query-params")
+    # Options are shown as they appear in the URL (?dataset=fashion_mnist&model=shipped):
+    # with a format_func, Streamlit would put the formatted label in the URL instead.
+    dataset = st.selectbox("Dataset", list(state.DATASETS), key="dataset", bind="query-params",
+                           help="mnist: handwritten digits. fashion_mnist: Zalando's clothes, "
+                                "same size and format.")
     names = ae_core.available_models(dataset)
     if not names:
         st.warning(f"No {state.DATASETS[dataset]} model yet. Train one on the Train page.")
         return
     st.selectbox("Model", names, key="model", bind="query-params",
-                 format_func=lambda name: "shipped (weights/)" if name == "shipped" else name,
-                 help="The shipped model, or one trained on the Train page.")
+                 help="shipped: the trained weights in weights/. The others were trained on the "
+                      "Train page.")
 
 
 def render() -> None:
