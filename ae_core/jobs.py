@@ -73,6 +73,9 @@ class TrainingJob:
                                   message="Loading the data and building the model…")
         self._thread = threading.Thread(target=self._run, name=f"train-{name}", daemon=True)
 
+    def start(self) -> None:
+        self._thread.start()
+
     def progress(self) -> Progress:
         with self._lock:
             return self._progress
@@ -151,5 +154,5 @@ class Trainer:
             folder.mkdir(parents=True, exist_ok=True)
             check_name(name, folder)
             self.current = TrainingJob(config, name, folder)
-            self.current._thread.start()
+            self.current.start()
             return self.current

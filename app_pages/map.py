@@ -58,7 +58,7 @@ def follow_click() -> None:
 def digit_panel(index: int, images: np.ndarray) -> None:
     row = table.iloc[index]
     z = (float(row["z1"]), float(row["z2"]))
-    st.subheader(f"Test digit #{index} · label {state.class_names()[int(row['label'])]}")
+    st.subheader(f"Test image #{index} · label {state.class_names()[int(row['label'])]}")
     original, reconstruction, decoded = st.columns(3)
     original.image(enlarge(images[index], 5), caption="the test digit", output_format="PNG")
     reconstruction.image(enlarge(model_10d.reconstruct(images[index:index + 1])[0], 5),
@@ -74,7 +74,7 @@ def digit_panel(index: int, images: np.ndarray) -> None:
 def explorer() -> None:
     chart_column, panel = st.columns([3, 2], gap="medium")
     with panel:
-        index = st.number_input("Test digit", min_value=0, max_value=TEST_SIZE - 1, value=None,
+        index = st.number_input("Test image", min_value=0, max_value=TEST_SIZE - 1, value=None,
                                 step=1, key="index", bind="query-params",
                                 placeholder="click a point, or type 0 to 9999")
     event = st.session_state.get("map_chart")

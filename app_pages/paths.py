@@ -18,7 +18,7 @@ if table is None:
 images, _ = state.test_set()
 
 yours = st.session_state.get("your_digit")  # Left by the "Your digit" page.
-sources = ["test digit", "your digit"] if yours is not None else ["test digit"]
+sources = ["test image", "your digit"] if yours is not None else ["test image"]
 # The last two digits clicked on the map, else the first and fourth test digits.
 clicks = st.session_state.get("recent_clicks", [])
 defaults = clicks[-2:] if len(clicks) >= 2 else [0, 3]
@@ -31,11 +31,11 @@ def endpoint(name: str, default_index: int) -> tuple[tuple[float, float], np.nda
                       label_visibility="collapsed")
     if source == "your digit":
         return tuple(yours["z"]), yours["image"], "your digit"
-    index = st.number_input(f"Test digit for end {name}", min_value=0, max_value=len(table) - 1,
+    index = st.number_input(f"Test image for end {name}", min_value=0, max_value=len(table) - 1,
                             value=int(default_index), step=1, key=name.lower(), bind="query-params")
     row = table.iloc[int(index)]
     return ((float(row["z1"]), float(row["z2"])), images[int(index)],
-            f"test digit #{int(index)} · label {state.class_names()[int(row['label'])]}")
+            f"test image #{int(index)} · label {state.class_names()[int(row['label'])]}")
 
 
 a_column, b_column, steps_column = st.columns(3, gap="medium")

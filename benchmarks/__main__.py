@@ -97,7 +97,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
                 page.mouse.click(target["px"], target["py"])
                 page.wait_for_function(
                     "(index) => { const h = [...document.querySelectorAll('h3')].find("
-                    "e => e.textContent.includes('Test digit #' + index + ' '));"
+                    "e => e.textContent.includes('Test image #' + index + ' '));"
                     " const imgs = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')];"
                     " return h && imgs.length >= 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
                     arg=target["index"], polling="raf")

@@ -60,7 +60,7 @@ def test_sliders_link_opens_that_point_and_the_sliders_move_on_from_it():
 def test_map_link_selects_that_test_digit_and_rings_it(test_set):
     _, labels = test_set
     app = _open("app_pages/map.py", index="123")
-    assert app.subheader[0].value == f"Test digit #123 · label {labels[123]}"
+    assert app.subheader[0].value == f"Test image #123 · label {labels[123]}"
     traces = _figure(app)["data"]
     ring = [trace for trace in traces if trace.get("name") == "chosen"]
     assert len(ring) == 1
@@ -77,7 +77,7 @@ def test_map_link_with_an_impossible_index_is_ignored():
 def test_typing_an_index_shows_that_digit():
     app = _open("app_pages/map.py")
     app.number_input(key="index").set_value(42).run()
-    assert app.subheader[0].value.startswith("Test digit #42 ")
+    assert app.subheader[0].value.startswith("Test image #42 ")
 
 
 def test_manifold_layer_lays_the_decoded_grid_under_the_points():
@@ -118,7 +118,7 @@ def test_error_colouring_and_the_gallery_of_the_worst_twenty(test_set):
 def test_path_between_two_test_digits_is_drawn_and_downloadable(test_set):
     app = _open("app_pages/paths.py", a="5", b="17", steps="7")
     strip_caption = next(c for c in _captions(app) if c.startswith("from "))
-    assert "test digit #5" in strip_caption and "test digit #17" in strip_caption
+    assert "test image #5" in strip_caption and "test image #17" in strip_caption
     assert strip_caption.endswith("7 steps")
     path = next(t for t in _figure(app)["data"] if t.get("name") == "path")
     traces = {t["name"]: t for t in _figure(app)["data"] if t.get("customdata") is not None}
@@ -140,7 +140,7 @@ def test_path_ends_default_to_the_last_two_map_clicks():
     app.run()
     assert not app.exception
     caption = next(c for c in _captions(app) if c.startswith("from "))
-    assert "test digit #42 " in caption and "test digit #4242 " in caption
+    assert "test image #42 " in caption and "test image #4242 " in caption
 
 
 def test_path_can_start_at_your_own_digit(test_set):
@@ -152,7 +152,7 @@ def test_path_can_start_at_your_own_digit(test_set):
     app.radio(key="a_from").set_value("your digit").run()
     assert not app.exception and not app.error
     caption = next(c for c in _captions(app) if c.startswith("from "))
-    assert caption.startswith("from your digit at (-1.25, 2.50) to test digit #3 ")
+    assert caption.startswith("from your digit at (-1.25, 2.50) to test image #3 ")
     path = next(t for t in _figure(app)["data"] if t.get("name") == "path")
     assert (path["x"][0], path["y"][0]) == pytest.approx((-1.25, 2.5))
 

@@ -74,7 +74,7 @@ def test_click_a_point_shows_its_images(page, server):
     page.mouse.move(target["px"], target["py"])
     page.wait_for_timeout(300)
     page.mouse.click(target["px"], target["py"])
-    heading = page.get_by_text(f"Test digit #{target['index']} ", exact=False)
+    heading = page.get_by_text(f"Test image #{target['index']} ", exact=False)
     heading.wait_for()
     panel_images = page.locator("[data-testid=stImage] img")
     page.get_by_text("decoded at (").first.wait_for()
@@ -155,13 +155,13 @@ def test_sliders_deep_link_draws_that_point_and_the_url_follows(page, server):
 def test_map_deep_link_selects_the_digit_and_a_click_moves_the_link(page, server, test_set):
     _, labels = test_set
     page.goto(f"{server}/map?index=123")
-    page.get_by_text(f"Test digit #123 · label {labels[123]}").wait_for()
+    page.get_by_text(f"Test image #123 · label {labels[123]}").wait_for()
     _wait_for_map(page)
     target = page.evaluate(PICK_ISOLATED_POINT, [6])
     page.mouse.move(target["px"], target["py"])
     page.wait_for_timeout(300)
     page.mouse.click(target["px"], target["py"])
-    page.get_by_text(f"Test digit #{target['index']} ", exact=False).wait_for()
+    page.get_by_text(f"Test image #{target['index']} ", exact=False).wait_for()
     page.wait_for_url(lambda url: f"index={target['index']}" in url)
 
 
@@ -213,7 +213,7 @@ def test_map_with_the_manifold_under_it(page, server):
 
 def test_paths_page_draws_the_strip_and_the_segment(page, server):
     page.goto(f"{server}/paths?a=5&b=17&steps=8")
-    page.get_by_text("test digit #17").first.wait_for()
+    page.get_by_text("test image #17").first.wait_for()
     page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
                            " return gd && gd._fullData && gd._fullData.some(t => t.name === 'path'); }")
     _wait_idle(page)

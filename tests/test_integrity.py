@@ -15,7 +15,8 @@ import pytest
 
 from conftest import ROOT
 
-SHIPPED = ["autoencoder_mnist_z2", "autoencoder_mnist_z10"]
+SHIPPED = ["autoencoder_mnist_z2", "autoencoder_mnist_z10", "autoencoder_fashion_mnist_z2",
+           "autoencoder_fashion_mnist_z10"]
 
 
 def test_the_loader_takes_a_name_never_a_path():

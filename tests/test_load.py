@@ -76,7 +76,7 @@ async def _session(browser, url: str, number: int, model, digits) -> dict:
     await page.mouse.move(target["px"], target["py"])
     await page.wait_for_timeout(300)
     await page.mouse.click(target["px"], target["py"])
-    await page.get_by_text(f"Test digit #{target['index']} ").wait_for()
+    await page.get_by_text(f"Test image #{target['index']} ").wait_for()
     await page.wait_for_selector(idle)
 
     # 3. Upload: session `number` uploads its own digit.

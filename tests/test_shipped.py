@@ -74,3 +74,21 @@ def test_encode_decode_any_batch_size(shipped, test_set):
         model.decode(np.zeros((1, 3)))
     with pytest.raises(ValueError):
         model.encode(np.zeros((2, 32, 32, 1)))
+
+
+@pytest.mark.parametrize("latent_dim", [2, 10])
+def test_fashion_mnist_models_reproduce_their_cards(latent_dim):
+    """No bar for Fashion-MNIST: its figure is reported; the weights must be what the card says."""
+    import ae_core
+    from ae_core.evaluate import test_mse
+    from ae_core.explore import fraction_inside
+
+    images, labels = ae_core.load_mnist("test", "fashion_mnist")
+    model = ae_core.load_autoencoder(latent_dim, "fashion_mnist")
+    assert model.card["dataset"] == "fashion_mnist" and model.card["train_images"] == 60_000
+    assert test_mse(model, images) == pytest.approx(model.card["best_val_mse"], rel=1e-3)
+    if latent_dim == 2:
+        assert fraction_inside(model.encode(images)) >= 0.99
+        formation = ae_core.inference.load_formation("fashion_mnist")
+        assert formation["codes"].shape == (model.card["epochs_run"], 1000, 2)
+        assert np.array_equal(formation["labels"], labels[:1000])

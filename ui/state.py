@@ -321,7 +321,5 @@ def trainer():
 
 def formation() -> dict[str, np.ndarray] | None:
     """The chosen model's epoch-by-epoch codes, if its training recorded them."""
-    from ae_core.inference import load_formation
-
     choice = current()
-    return load_formation(choice.dataset, choice.name)
+    return ae_core.inference.load_formation(choice.dataset, choice.name)
