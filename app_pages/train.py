@@ -35,7 +35,8 @@ def start() -> None:
 
 
 running = trainer.current is not None and trainer.current.running
-st.session_state.setdefault("train_name", default_name("mnist"))
+if not st.session_state.get("train_name"):
+    st.session_state["train_name"] = default_name("mnist")  # Offer a fresh, valid name.
 with st.form("train_form", border=True):
     first, second, third = st.columns(3, gap="medium")
     first.selectbox("Dataset", list(state.DATASETS), format_func=state.DATASETS.get, key="train_dataset")
