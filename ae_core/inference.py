@@ -158,6 +158,8 @@ def available_models(dataset: str = "mnist") -> list[str]:
     trained = []
     folder = models_dir()
     for card_path in folder.glob(f"*/{stem}.json") if folder.is_dir() else []:
+        if card_path.parent.name.startswith("."):
+            continue  # A run still being written (.staging-<name>), not a model yet.
         try:
             date = json.loads(card_path.read_text()).get("date", "")
         except (OSError, ValueError):
