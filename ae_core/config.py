@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,11 @@ def models_dir() -> Path:
     """Where models trained from the browser are saved, one folder each: ``$AE_MODELS_DIR``,
     else ``trained/`` beside ``weights/``. Read on every call, so tests can point it elsewhere."""
     return Path(os.environ.get("AE_MODELS_DIR") or WEIGHTS_DIR.parent / "trained")
+
+
+SHIPPED = "shipped"  # The model name under which pages list the weights in weights/.
+# A trained model's name is its folder's name, never a path: no '/', no '.', no leading '-'.
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 IMAGE_SHAPE = (28, 28, 1)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import WEIGHTS_DIR
 from .data import CLASS_NAMES, load_mnist
-from .explore import WINDOW, fraction_inside, latent_grid
+from .explore import WINDOW, fraction_inside, latent_grid, reconstruction_errors
 
 CLASSIFIER_NAME = "mnist_classifier"
 CLEAR_CONFIDENCE = 0.9
@@ -84,8 +84,7 @@ def grid_clarity(model, classifier, size: int = 10, low: float = WINDOW[0], high
 
 def test_mse(model, images: np.ndarray) -> float:
     """Mean squared error per pixel over ``images``, as Keras's ``mse`` loss counts it."""
-    reconstructions = model.reconstruct(images)
-    return float(np.mean((reconstructions - images) ** 2))
+    return float(np.mean(reconstruction_errors(model, images)))
 
 
 def evaluate_shipped(latent_dims: tuple[int, ...] = (2, 10), dataset: str = "mnist") -> dict[int, dict]:

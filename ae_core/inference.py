@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .cards import WeightsError, checked_weights_path, read_model_card, retrain_command
-from .config import IMAGE_SHAPE, LATENT_KINDS, WEIGHTS_DIR, TrainConfig, models_dir, weights_stem
+from .config import (IMAGE_SHAPE, LATENT_KINDS, NAME_PATTERN, SHIPPED, WEIGHTS_DIR, TrainConfig,
+                     models_dir, weights_stem)
 
 # Chunk sizes keep peak memory near 100 MB whatever N is (decoder activations are
 # 28*28*32 floats per image; the encoder's are far smaller).
@@ -116,8 +117,6 @@ class Autoencoder:
         return cls(encoder, decoder, card)
 
 
-SHIPPED = "shipped"  # The name under which pages list the weights in weights/.
-
 _load_lock = threading.Lock()
 
 
@@ -127,8 +126,6 @@ def model_folder(name: str = SHIPPED) -> Path:
     A name is never a path: anything but a plain model name is refused, so a name taken
     from a URL cannot reach a file outside the models folder.
     """
-    from .jobs import NAME_PATTERN
-
     if name == SHIPPED:
         return WEIGHTS_DIR
     if not isinstance(name, str) or not NAME_PATTERN.match(name):

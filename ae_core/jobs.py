@@ -18,15 +18,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-import re
 import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TrainConfig, models_dir
-
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+from .config import NAME_PATTERN, SHIPPED, TrainConfig, models_dir
 
 
 class TrainerBusy(RuntimeError):
@@ -58,7 +55,7 @@ def check_name(name: str, folder: Path) -> None:
         raise ValueError(f"The name {name!r} cannot be used: use 1 to 40 lower-case letters, digits, "
                          f"'-' or '_', starting with a letter or digit (for example "
                          f"{default_name('mnist')!r}).")
-    if name == "shipped" or (folder / name).exists():
+    if name == SHIPPED or (folder / name).exists():
         raise ValueError(f"A model called {name!r} already exists; choose another name.")
 
 
@@ -131,16 +128,11 @@ class TrainingJob:
 
 
 class Trainer:
-    """Runs at most one ``TrainingJob`` at a time, into ``folder`` (default ``models_dir()``)."""
+    """Runs at most one ``TrainingJob`` at a time, into ``models_dir()``."""
 
-    def __init__(self, folder: Path | None = None):
-        self._folder = folder
+    def __init__(self):
         self._lock = threading.Lock()
         self.current: TrainingJob | None = None
-
-    @property
-    def folder(self) -> Path:
-        return self._folder or models_dir()
 
     def start(self, config: TrainConfig, name: str) -> TrainingJob:
         """Start a run, or raise ``TrainerBusy`` / ``ValueError`` (a bad or taken name)."""
@@ -150,7 +142,7 @@ class Trainer:
                 raise TrainerBusy(f"A training ({progress.name}, epoch {progress.epoch} of "
                                   f"{progress.epochs}) is already running on this server; only one "
                                   f"runs at a time. Wait for it, or cancel it from the Train page.")
-            folder = self.folder
+            folder = models_dir()
             folder.mkdir(parents=True, exist_ok=True)
             check_name(name, folder)
             self.current = TrainingJob(config, name, folder)

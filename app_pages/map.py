@@ -9,7 +9,6 @@ from ui.selection import parse_selection
 
 GALLERY_CAP = 60
 WORST_COUNT = 20
-TEST_SIZE = 10_000
 
 st.title("Latent map")
 st.caption("Each dot is one test image, placed at the code (z1, z2) the encoder gives it. "
@@ -74,7 +73,7 @@ def digit_panel(index: int, images: np.ndarray) -> None:
 def explorer() -> None:
     chart_column, panel = st.columns([3, 2], gap="medium")
     with panel:
-        index = st.number_input("Test image", min_value=0, max_value=TEST_SIZE - 1, value=None,
+        index = st.number_input("Test image", min_value=0, max_value=len(table) - 1, value=None,
                                 step=1, key="index", bind="query-params",
                                 placeholder="click a point, or type 0 to 9999")
     event = st.session_state.get("map_chart")

@@ -5,7 +5,7 @@ import streamlit as st
 from ae_core import TrainConfig
 from ae_core.jobs import TrainerBusy, default_name
 from ui import state
-from ui.figures import formation_figure, loss_curves
+from ui.figures import loss_curves
 
 FORMATION_SAMPLE = 1000  # Test images whose codes are recorded after every epoch.
 
@@ -86,13 +86,11 @@ def progress_panel() -> None:
 progress_panel()
 
 st.subheader("How the map formed")
-recorded = state.formation()
-if recorded is None:
+formation = state.formation_figure()
+if formation is None:
     st.caption("The model in use has no record of its training. Models trained on this page "
                "record where 1,000 test images land after every epoch; choose one in the sidebar.")
 else:
     st.caption("Where the same test images landed after each epoch of this model's training: "
                "press play, or drag the slider, to watch the classes separate.")
-    st.plotly_chart(formation_figure(recorded["codes"], recorded["labels"], state.class_names(),
-                                     recorded["val_loss"]), key="formation_chart",
-                    config={"displaylogo": False})
+    st.plotly_chart(formation, key="formation_chart", config={"displaylogo": False})

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image
 
-from ae_core.explore import WINDOW
+from ae_core.explore import WINDOW, enlarge
 
 # Plotly's default qualitative palette: ten well-separated colours, one per class.
 PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
@@ -79,7 +79,7 @@ def add_manifold(figure: go.Figure, image: np.ndarray, z1_values: np.ndarray,
     left, right = _cell_extent(z1_values)
     bottom, top = _cell_extent(z2_values)
     figure.add_layout_image(
-        source=Image.fromarray(np.round((1.0 - np.clip(image, 0, 1)) * 255).astype(np.uint8)),
+        source=Image.fromarray(enlarge(1.0 - np.asarray(image), 1)),
         xref="x", yref="y", x=left, y=top, sizex=right - left, sizey=top - bottom,
         sizing="stretch", opacity=opacity, layer="below")
 

@@ -23,7 +23,7 @@ import streamlit as st
 
 import ae_core
 from ae_core import explore
-from ae_core.inference import SHIPPED
+from ae_core.config import SHIPPED
 
 from . import figures
 
@@ -319,7 +319,17 @@ def trainer():
     return Trainer()
 
 
-def formation() -> dict[str, np.ndarray] | None:
-    """The chosen model's epoch-by-epoch codes, if its training recorded them."""
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _formation_figure(dataset: str, name: str) -> go.Figure | None:
+    # A model's files never change once it exists, so its animation is built once.
+    recorded = ae_core.inference.load_formation(dataset, name)
+    if recorded is None:
+        return None
+    return figures.formation_figure(recorded["codes"], recorded["labels"],
+                                    ae_core.CLASS_NAMES[dataset], recorded["val_loss"])
+
+
+def formation_figure() -> go.Figure | None:
+    """The chosen model's epoch-by-epoch map as an animation, if its training recorded one."""
     choice = current()
-    return ae_core.inference.load_formation(choice.dataset, choice.name)
+    return _formation_figure(choice.dataset, choice.name)
