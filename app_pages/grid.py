@@ -23,5 +23,5 @@ image, z1_values, z2_values = state.decoded_grid(size, low, high)
 st.plotly_chart(grid_figure(image, z1_values, z2_values), key="grid_chart",
                 config={"displaylogo": False, "staticPlot": False})
 st.download_button("Download the grid (PNG)", data=lambda: to_png(image), key="download_grid",
-                   file_name=f"mnist_grid_{size}x{size}_{low:g}_{high:g}.png", mime="image/png",
+                   file_name=f"{state.current().dataset}_grid_{size}x{size}_{low:g}_{high:g}.png", mime="image/png",
                    on_click="ignore", icon=":material/download:")
