@@ -19,6 +19,9 @@ from PIL import Image
 WINDOW = (-5.0, 5.0)  # The latent window the app explores, as in the article.
 
 
+MAX_GRID_IMAGE = 50  # Digits per side of the largest decoded grid image.
+
+
 def latent_grid(size: int = 10, low: float = -5.0, high: float = 5.0
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Codes of a size x size grid over [low, high]^2, row by row, top row z2 = high.
@@ -26,8 +29,8 @@ def latent_grid(size: int = 10, low: float = -5.0, high: float = 5.0
     Returns ``(z, z1_values, z2_values)``: z has shape (size*size, 2); z1_values are
     the columns' z1 from left to right and z2_values the rows' z2 from top to bottom.
     """
-    if not 1 <= size <= 50:
-        raise ValueError(f"The grid size must be between 1 and 50, not {size}.")
+    if size < 1:
+        raise ValueError(f"The grid size must be at least 1, not {size}.")
     if not low < high:
         raise ValueError(f"The range must have low < high, got [{low}, {high}].")
     z1_values = np.linspace(low, high, size, dtype=np.float32)
@@ -53,6 +56,9 @@ def tile(images: np.ndarray, columns: int) -> np.ndarray:
 def decode_grid(model, size: int = 10, low: float = -5.0, high: float = 5.0
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The article's figure: ``(image, z1_values, z2_values)`` decoded over [low, high]^2."""
+    if not 1 <= size <= MAX_GRID_IMAGE:
+        # A 50x50 grid is already a 1400x1400 image; beyond that it is memory, not insight.
+        raise ValueError(f"The grid size must be between 1 and {MAX_GRID_IMAGE}, not {size}.")
     z, z1_values, z2_values = latent_grid(size, low, high)
     return tile(model.decode(z), columns=size), z1_values, z2_values
 

@@ -44,6 +44,21 @@ def test_2d_grid_has_eighty_clear_cells(grid_verdict):
     assert clear >= 80, clear
 
 
+def test_fine_grid_measures_the_same_clear_region(shipped, grid_verdict):
+    """The 100x100 clear area and the 10x10 verdict sample one region of the plane, so they
+    must agree: at 10x10 exactly, and at 100x100 within the 10x10 grid's sampling error."""
+    from ae_core.evaluate import clear_area, load_classifier
+
+    model, _ = shipped
+    clear_cells, classes = grid_verdict
+    coarse = clear_area(model, load_classifier(), size=10)
+    assert coarse.sum() == pytest.approx(clear_cells / 100)
+    assert sorted(np.flatnonzero(coarse)) == classes
+    fine = clear_area(model, load_classifier())
+    assert abs(fine.sum() - clear_cells / 100) <= 0.1, (fine.sum(), clear_cells)
+    assert all(fine[digit] > 0 for digit in classes), fine
+
+
 def test_10d_model_reconstructs(shipped, test_set):
     from ae_core.evaluate import test_mse
 
