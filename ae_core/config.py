@@ -30,7 +30,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 IMAGE_SHAPE = (28, 28, 1)
 
 # What may follow Dense(z) in the encoder; ae_core/model.py builds each, README compares them.
-LATENT_KINDS = ("relu", "linear", "normalised", "uniform", "window")
+LATENT_KINDS = ("relu", "linear", "batchnorm", "normalised", "uniform", "window")
 
 
 @dataclass(frozen=True)

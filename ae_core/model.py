@@ -66,7 +66,8 @@ def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float =
     """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,).
 
     ``latent`` chooses what follows Dense(latent_dim); the README compares them:
-    "relu" (the article's), "linear", "normalised" (batch norm to std ``latent_scale``),
+    "relu" (the article's), "linear", "batchnorm" (Keras's default batch norm, which learns
+    its own centre and scale), "normalised" (batch norm pinned to std ``latent_scale``),
     "uniform" (batch norm, then the normal CDF onto (-5, 5)), "window" (batch norm, then
     a tanh of slope ``latent_scale`` that bends into (-5, 5)). See ``SquashToWindow``.
     """
@@ -80,7 +81,9 @@ def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float =
     x = layers.Flatten(name="encoder_flatten")(x)
     x = layers.Dense(latent_dim, activation="relu" if latent == "relu" else None,
                      name="encoder_dense")(x)
-    if latent in ("normalised", "uniform", "window"):
+    if latent == "batchnorm":
+        x = layers.BatchNormalization(name="latent_norm")(x)
+    elif latent in ("normalised", "uniform", "window"):
         x = layers.BatchNormalization(center=False, scale=False, name="latent_norm")(x)
     if latent == "normalised":
         x = layers.Rescaling(latent_scale, name="latent_scale")(x)
