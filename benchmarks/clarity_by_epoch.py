@@ -3,7 +3,7 @@
     python -m benchmarks.clarity_by_epoch --latent window --latent-scale 2.0 --seed 2 \\
         --out logs/clarity/w20s2
 
-The README's table of 30-epoch runs comes from this script. It trains exactly as
+The README's table of full-length runs comes from this script. It trains exactly as
 ``python -m ae_core.train`` does (the same ``train()``, the same callbacks; the extra
 callback here only reads the model), so the weights it leaves in ``--out`` are the ones
 the table describes, and ``python -m ae_core.train`` with the same flags reproduces them.

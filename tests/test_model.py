@@ -57,3 +57,12 @@ def test_unknown_latent_kind_is_refused():
         build_encoder(2, latent="sigmoid")
     with pytest.raises(ValueError, match="latent"):
         TrainConfig(latent="sigmoid")
+
+
+@pytest.mark.parametrize("latent", ["batchnorm", "normalised", "window"])
+def test_only_the_batchnorm_latent_learns_its_centre_and_scale(latent):
+    from ae_core.model import build_encoder
+
+    norm = build_encoder(2, latent=latent).get_layer("latent_norm")
+    learned = {weight.path.split("/")[-1] for weight in norm.trainable_weights}
+    assert learned == ({"gamma", "beta"} if latent == "batchnorm" else set())
