@@ -10,10 +10,11 @@ What we changed from the article's code, and why:
   dimensions when a unit dies), leaving three quarters of the [-5, 5]^2 window the app
   explores empty. A plain Dense has no such bias, but its scale drifts freely. A
   ``BatchNormalization`` without learned centre or scale pins each coordinate to mean 0
-  and std 1; ``SquashToWindow`` then maps it by ``5 * tanh(2.5 * x / 5)``: a slope of 2.5
-  near the centre, where the look-alike classes 3, 5 and 8 crowd, and a smooth bend that
-  keeps every code inside (-5, 5). The README's table compares this with the
-  alternatives we measured (ReLU, a fixed std of 1.5 or 2.0, a uniform squash, noise).
+  and std 1; ``SquashToWindow`` then maps it by ``5 * tanh(2.0 * x / 5)``: a slope of 2
+  near the centre, which gives the look-alike classes 3, 5 and 8 room there, and a smooth
+  bend that keeps every code inside (-5, 5). The README's tables compare this with the
+  alternatives we measured (ReLU, batch norm alone, a fixed std, other slopes, a uniform
+  squash, noise).
   The 10-D model, which is only decoded from its own codes, keeps a plain linear latent.
 * **The decoder has its own input.** The article wires the decoder to the encoder's
   input tensor, so it can never be called on a free z; here it is a separate model.
@@ -61,7 +62,7 @@ class SquashToWindow(layers.Layer):
                 "function": self.function}
 
 
-def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float = 2.5
+def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float = 2.0
                   ) -> keras.Model:
     """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,).
 
@@ -108,7 +109,7 @@ def build_decoder(latent_dim: int) -> keras.Model:
     return keras.Model(z, images, name="decoder")
 
 
-def build_autoencoder(latent_dim: int = 2, latent: str = "window", latent_scale: float = 2.5,
+def build_autoencoder(latent_dim: int = 2, latent: str = "window", latent_scale: float = 2.0,
                       latent_noise: float = 0.0) -> tuple[keras.Model, keras.Model, keras.Model]:
     """Return ``(autoencoder, encoder, decoder)``; the autoencoder shares their layers.
 

@@ -37,8 +37,6 @@ def test_2d_grid_shows_at_least_eight_classes(grid_verdict):
     assert len(classes) >= 8, classes
 
 
-@pytest.mark.xfail(strict=True, reason="Known shortfall: 72 of 100 cells are clear (bar: 80); "
-                   "see README 'Which latent, and why'. Strict, so a pass will be noticed.")
 def test_2d_grid_has_eighty_clear_cells(grid_verdict):
     clear, _ = grid_verdict
     assert clear >= 80, clear
