@@ -1,8 +1,9 @@
 """Every setting of the model and of its training, in one frozen dataclass.
 
 The defaults are the recipe of the shipped MNIST weights (their card adds the seed, 2,
-and the epoch cap, 40); ``python -m ae_core.train`` exposes each field as a flag. Changing a default here changes what ``weights/`` should hold, so
-the model card written beside the weights records the full config that produced them.
+and the epoch cap, 40); ``python -m ae_core.train`` exposes each field as a flag.
+Changing a default here changes what ``weights/`` should hold, so the model card written
+beside the weights records the full config that produced them.
 """
 
 from __future__ import annotations

@@ -25,11 +25,18 @@ def test_2d_model_reconstructs_and_fills_the_window(shipped, test_set):
 
 
 @pytest.fixture(scope="module")
-def grid_verdict(shipped):
-    from ae_core.evaluate import grid_clarity, load_classifier
+def classifier():
+    from ae_core.evaluate import load_classifier
+
+    return load_classifier()
+
+
+@pytest.fixture(scope="module")
+def grid_verdict(shipped, classifier):
+    from ae_core.evaluate import grid_clarity
 
     model, _ = shipped
-    return grid_clarity(model, load_classifier())
+    return grid_clarity(model, classifier)
 
 
 def test_2d_grid_shows_at_least_eight_classes(grid_verdict):
@@ -42,17 +49,17 @@ def test_2d_grid_has_eighty_clear_cells(grid_verdict):
     assert clear >= 80, clear
 
 
-def test_fine_grid_measures_the_same_clear_region(shipped, grid_verdict):
+def test_fine_grid_measures_the_same_clear_region(shipped, classifier, grid_verdict):
     """The 100x100 clear area and the 10x10 verdict sample one region of the plane, so they
     must agree: at 10x10 exactly, and at 100x100 within the 10x10 grid's sampling error."""
-    from ae_core.evaluate import clear_area, load_classifier
+    from ae_core.evaluate import clear_area
 
     model, _ = shipped
     clear_cells, classes = grid_verdict
-    coarse = clear_area(model, load_classifier(), size=10)
+    coarse = clear_area(model, classifier, size=10)
     assert coarse.sum() == pytest.approx(clear_cells / 100)
     assert sorted(np.flatnonzero(coarse)) == classes
-    fine = clear_area(model, load_classifier())
+    fine = clear_area(model, classifier)
     assert abs(fine.sum() - clear_cells / 100) <= 0.1, (fine.sum(), clear_cells)
     assert all(fine[digit] > 0 for digit in classes), fine
 
@@ -65,11 +72,9 @@ def test_10d_model_reconstructs(shipped, test_set):
     assert test_mse(model, images) <= 0.012
 
 
-def test_classifier_is_a_fair_judge(test_set):
-    from ae_core.evaluate import load_classifier
-
+def test_classifier_is_a_fair_judge(classifier, test_set):
     images, labels = test_set
-    predictions = load_classifier().predict(images, verbose=0).argmax(axis=1)
+    predictions = classifier.predict(images, verbose=0).argmax(axis=1)
     assert np.mean(predictions == labels) >= 0.98
 
 
