@@ -10,8 +10,17 @@ Two ways in, in this order:
 Either way tfds keeps a prepared copy under its data dir (``TFDS_DATA_DIR`` or
 ``~/tensorflow_datasets``) and later loads read that copy without the network.
 
-Offline with neither, a tfds download retries for minutes before it fails, so we look
-for the files first and fail at once with a message that says how to fix it:
+**Each dataset is private.** MNIST and Fashion-MNIST ship files with the same four names,
+and tfds extracts manual files to ``<downloads>/extracted/GZIP.<file name>``: with one
+shared downloads folder, whichever dataset was built second silently reused the first
+one's images. So each dataset downloads and extracts into ``<data dir>/downloads/<dataset>/``,
+and every split is checked against the fingerprint of the original files
+(``FINGERPRINTS``). A prepared copy that does not match, such as one an earlier version
+built from the other dataset's files, is rebuilt from the right files, or refused with
+the fix when they cannot be had. It is never used.
+
+Offline with neither source, a tfds download retries for minutes before it fails, so we
+look for the files first and fail at once with a message that says how to fix it:
 
 >>> images, labels = load_mnist("test")          # doctest: +SKIP
 >>> images.shape, images.dtype, labels[:5]        # doctest: +SKIP
@@ -20,7 +29,10 @@ for the files first and fail at once with a message that says how to fix it:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import hashlib
 import os
 import socket
 import threading
@@ -89,34 +101,103 @@ def _online(timeout_seconds: float = 0.5) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
-def _load(split: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+# Each split as the original files hold it, whatever the order: ``split_fingerprint`` of the
+# four .gz files of each dataset (tests/test_data.py recomputes these from the files).
+FINGERPRINTS = {
+    ("mnist", "train"): "3655811c0e1223700a4714a92a51f55bd215ed7dc1fa2baa4326a2b58042d82d",
+    ("mnist", "test"): "634538fb34c5277fce98470b8b285d1e8419eb87f328da42ef1faf690d2c3911",
+    ("fashion_mnist", "train"): "0c69d5cdeb902b69084012f812f066de080317bb3c64f43ca87f910d8ec86906",
+    ("fashion_mnist", "test"): "90c92c0507755a7d443edde8297ce4d0f131e42884e2e87e7fc9b81ffe215258",
+}
+
+
+def split_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
+    """A SHA-256 of a split's (label, image) pairs that does not depend on their order.
+
+    Each example is hashed as its label byte followed by its 784 uint8 pixels; the sorted
+    digests are hashed once more. tfds stores examples in an order of its own, so order
+    must not count, but every image and the label beside it must.
+
+    >>> blank, ink = np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8)
+    >>> one_order = split_fingerprint(np.stack([blank, ink]), np.array([0, 1]))
+    >>> one_order == split_fingerprint(np.stack([ink, blank]), np.array([1, 0]))
+    True
+    >>> one_order == split_fingerprint(np.stack([blank, ink]), np.array([1, 0]))
+    False
+    """
+    images = np.asarray(images, dtype=np.uint8).reshape(len(images), -1)
+    digests = sorted(hashlib.sha256(bytes([int(label)]) + image.tobytes()).digest()
+                     for image, label in zip(images, np.asarray(labels)))
+    return hashlib.sha256(b"".join(digests)).hexdigest()
+
+
+def data_fingerprints(dataset: str) -> dict[str, str]:
+    """What a model card records of the data it saw: ``{"train": ..., "test": ...}``."""
+    return {split: FINGERPRINTS[(dataset, split)] for split in SPLITS}
+
+
+@contextlib.contextmanager
+def _build_lock(data_dir: Path, dataset: str):
+    """One build of a dataset at a time, across processes (several servers share a cache)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / f".{dataset}.build-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _prepare(dataset: str, data_dir: str | None, rebuild: bool) -> None:
+    """Build the prepared copy from this dataset's own files, in its own downloads folder."""
     import tensorflow_datasets as tfds  # Imported here: it pulls in TensorFlow (~5 s).
 
-    data_dir = os.environ.get("TFDS_DATA_DIR") or None
     builder = tfds.builder(dataset, data_dir=data_dir)
-    download_and_prepare_kwargs = {}
-    if not builder.is_prepared():
+    root = Path(builder.data_dir_root)
+    with _build_lock(root, dataset):
+        if builder.is_prepared() and not rebuild:
+            return  # Another process built it while this one waited.
         manual_dir = _manual_dir(dataset)
-        if manual_dir is not None:
-            download_and_prepare_kwargs["download_config"] = tfds.download.DownloadConfig(
-                manual_dir=str(manual_dir)
-            )
-        elif not _online():
+        if manual_dir is None and not _online():
+            state = "holds other images than the original files" if rebuild else "is not prepared yet"
             raise DataUnavailableError(
-                f"Cannot load '{dataset}': it is not prepared yet, {DATA_DIR_VARIABLE} is "
-                f"not set and the download server is unreachable. " + _fix_hint(dataset)
-            )
-    images, labels = tfds.as_numpy(
-        tfds.load(
-            dataset,
-            split=split,
-            data_dir=data_dir,
-            batch_size=-1,
-            as_supervised=True,
-            download_and_prepare_kwargs=download_and_prepare_kwargs,
-        )
-    )
+                f"Cannot load '{dataset}': its copy in {builder.data_dir} {state}, "
+                f"{DATA_DIR_VARIABLE} is not set and the download server is unreachable. "
+                + _fix_hint(dataset))
+        downloads = root / "downloads" / dataset
+        mode = tfds.download.GenerateMode
+        builder.download_and_prepare(
+            download_dir=str(downloads),
+            download_config=tfds.download.DownloadConfig(
+                manual_dir=str(manual_dir) if manual_dir else None,
+                extract_dir=str(downloads / "extracted"),
+                # A rebuild extracts again and overwrites the prepared copy it distrusts.
+                download_mode=mode.FORCE_REDOWNLOAD if rebuild else mode.REUSE_DATASET_IF_EXISTS))
+
+
+def _read(dataset: str, split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(dataset, data_dir=data_dir)  # Fresh: it reads the prepared info.
+    return tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _load(split: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    import tensorflow_datasets as tfds
+
+    data_dir = os.environ.get("TFDS_DATA_DIR") or None
+    if not tfds.builder(dataset, data_dir=data_dir).is_prepared():
+        _prepare(dataset, data_dir, rebuild=False)
+    images, labels = _read(dataset, split, data_dir)
+    if split_fingerprint(images, labels) != FINGERPRINTS[(dataset, split)]:
+        # Never use a copy built from other files: rebuild it from this dataset's own.
+        _prepare(dataset, data_dir, rebuild=True)
+        images, labels = _read(dataset, split, data_dir)
+        if split_fingerprint(images, labels) != FINGERPRINTS[(dataset, split)]:
+            raise DataUnavailableError(
+                f"The files tensorflow-datasets read for '{dataset}' are not the original "
+                f"{dataset} files, so it was not loaded. " + _fix_hint(dataset))
     images = images.astype(np.float32) / 255.0
     labels = labels.astype(np.int64)
     # Callers share these arrays through the cache, so nobody may change them in place.

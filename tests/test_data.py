@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from idx import labelled_image_counts, read_idx_split, source_folder
 
 
 def test_load_mnist_real_test_split(test_set):
@@ -72,8 +73,109 @@ def test_offline_without_data_dir_fails_with_the_fix(tmp_path, monkeypatch):
         data._load.__wrapped__("test", "fashion_mnist")
 
 
-def test_fashion_mnist_loads_offline_too():
+# --- Each dataset is what it says, checked against the original files -----------------------
+
+DATASETS = ("mnist", "fashion_mnist")
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("split", ["test", "train"])
+def test_loaded_split_equals_the_original_files(dataset, split):
+    """The same images, each with the same label, as a numpy read of the .gz files."""
     import ae_core
 
-    images, labels = ae_core.load_mnist("test", dataset="fashion_mnist")
-    assert images.shape == (10000, 28, 28, 1) and sorted(np.unique(labels)) == list(range(10))
+    images, labels = ae_core.load_mnist(split, dataset)
+    original_images, original_labels = read_idx_split(source_folder(dataset), split)
+    assert images.shape == (len(original_images), 28, 28, 1)
+    assert labelled_image_counts(images, labels) == labelled_image_counts(original_images, original_labels)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("split", ["test", "train"])
+def test_known_fingerprints_are_those_of_the_original_files(dataset, split):
+    from ae_core.data import FINGERPRINTS, split_fingerprint
+
+    assert split_fingerprint(*read_idx_split(source_folder(dataset), split)) == FINGERPRINTS[(dataset, split)]
+
+
+def test_mnist_and_fashion_mnist_are_different_datasets():
+    import ae_core
+
+    mnist = labelled_image_counts(*ae_core.load_mnist("test", "mnist"))
+    fashion = labelled_image_counts(*ae_core.load_mnist("test", "fashion_mnist"))
+    shared_images = {image for image, _ in mnist} & {image for image, _ in fashion}
+    assert not shared_images
+    # And each is the dataset its name says, by a property no loader can fake: the files'.
+    assert mnist == labelled_image_counts(*read_idx_split(source_folder("mnist"), "test"))
+    assert fashion == labelled_image_counts(*read_idx_split(source_folder("fashion_mnist"), "test"))
+
+
+LOAD_CHILD = """
+import sys, numpy as np, ae_core
+for dataset in sys.argv[2:]:
+    images, labels = ae_core.load_mnist("test", dataset)
+    np.savez(f"{sys.argv[1]}/{dataset}.npz", images=images, labels=labels)
+"""
+
+
+def _load_in_a_child(out_dir, datasets, **env):
+    result = subprocess.run([sys.executable, "-c", LOAD_CHILD, str(out_dir), *datasets], cwd=ROOT,
+                            env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    return result
+
+
+def _assert_child_loaded_the_originals(out_dir, dataset):
+    with np.load(out_dir / f"{dataset}.npz") as loaded:
+        counts = labelled_image_counts(loaded["images"], loaded["labels"])
+    assert counts == labelled_image_counts(*read_idx_split(source_folder(dataset), "test")), dataset
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", [DATASETS, DATASETS[::-1]], ids=["mnist-first", "fashion-first"])
+def test_a_fresh_cache_builds_each_dataset_from_its_own_files(tmp_path, order):
+    result = _load_in_a_child(tmp_path, order, TFDS_DATA_DIR=str(tmp_path / "tfds"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for dataset in order:
+        _assert_child_loaded_the_originals(tmp_path, dataset)
+
+
+# How versions before the fix built their cache: one shared downloads folder for both datasets.
+OLD_LOADER_CHILD = """
+import os, sys, numpy as np, tensorflow_datasets as tfds
+for dataset in ("mnist", "fashion_mnist"):
+    config = tfds.download.DownloadConfig(manual_dir=os.path.join(os.environ["AE_DATA_DIR"], dataset))
+    images, labels = tfds.as_numpy(tfds.load(dataset, split="test", batch_size=-1, as_supervised=True,
+                                             download_and_prepare_kwargs={"download_config": config}))
+    np.savez(f"{sys.argv[1]}/old-{dataset}.npz", images=images, labels=labels)
+"""
+
+
+@pytest.mark.slow
+def test_a_cache_built_from_the_wrong_files_is_never_used(tmp_path, monkeypatch):
+    """The real case: a cache the old loader built, whose 'fashion_mnist' holds MNIST."""
+    from ae_core import data
+
+    tfds_dir = tmp_path / "tfds"
+    built = subprocess.run([sys.executable, "-c", OLD_LOADER_CHILD, str(tmp_path)], cwd=ROOT,
+                           env={**os.environ, "TFDS_DATA_DIR": str(tfds_dir)},
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    with np.load(tmp_path / "old-fashion_mnist.npz") as old:
+        contaminated = labelled_image_counts(old["images"], old["labels"])
+    assert contaminated == labelled_image_counts(*read_idx_split(source_folder("mnist"), "test")), \
+        "the old loader no longer reproduces the contamination, so this test proves nothing"
+
+    # No way to rebuild (offline, no AE_DATA_DIR): refused with the fix, in one sentence.
+    monkeypatch.delenv("AE_DATA_DIR")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
+    monkeypatch.setattr(data, "_online", lambda timeout_seconds=0.5: False)  # The network, not the code under test.
+    with pytest.raises(data.DataUnavailableError, match="holds other images than the original files") as refusal:
+        data._load.__wrapped__("test", "fashion_mnist")  # Past the in-process cache.
+    assert "AE_DATA_DIR" in str(refusal.value)
+    monkeypatch.undo()
+
+    # With the original files at hand, it is rebuilt from them, and MNIST is still MNIST.
+    result = _load_in_a_child(tmp_path, DATASETS[::-1], TFDS_DATA_DIR=str(tfds_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for dataset in DATASETS:
+        _assert_child_loaded_the_originals(tmp_path, dataset)
