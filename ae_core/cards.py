@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,15 +44,8 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def retrain_command(config: TrainConfig, out_dir: Path | str = "weights/") -> str:
-    """The shell command that rebuilds these weights; error messages quote it."""
-    return (f"python -m ae_core.train --dataset {config.dataset} --latent-dim {config.latent_dim} "
-            f"--epochs {config.epochs} --batch-size {config.batch_size} "
-            f"--optimizer {config.optimizer} --learning-rate {config.learning_rate:g} "
-            f"--latent {config.latent} --latent-scale {config.latent_scale:g} "
-            f"--latent-noise {config.latent_noise:g} --seed {config.seed}"
-            + (f" --train-subset {config.train_subset}" if config.train_subset is not None else "")
-            + (f" --formation-sample {config.formation_sample}" if config.formation_sample else "")
-            + f" --out {out_dir}")
+    """The shell command that rebuilds these weights, every setting named; error messages quote it."""
+    return shlex.join(["python", "-m", "ae_core.train", *config.flags(), "--out", str(out_dir)])
 
 
 def read_model_card(folder: Path | str, name: str, fix: str) -> dict:

@@ -1,17 +1,25 @@
 """Every setting of the model and of its training, in one frozen dataclass.
 
-The defaults are the recipe of the shipped MNIST weights (their card adds the seed, 2,
-and the epoch cap, 40); ``python -m ae_core.train`` exposes each field as a flag.
-Changing a default here changes what ``weights/`` should hold, so the model card written
-beside the weights records the full config that produced them.
+The defaults are the recipe of the shipped MNIST 2-D weights (their card adds the seed and
+the epoch cap). ``python -m ae_core.train`` takes one flag per field, and a model card's
+``retrain_command`` names every field, both derived from the fields below, so the three
+can never drift apart:
+
+>>> config = TrainConfig(latent_dim=10, latent="linear", epochs=30)
+>>> config.flags()[:6]
+['--latent-dim', '10', '--dataset', 'mnist', '--epochs', '30']
+>>> TrainConfig.from_flags(config.flags()) == config
+True
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The project's shipped weights, next to the package. Nothing the app does writes here.
@@ -29,39 +37,54 @@ SHIPPED = "shipped"  # The model name under which pages list the weights in weig
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 IMAGE_SHAPE = (28, 28, 1)
+DATASETS = ("mnist", "fashion_mnist")  # tfds names.
+# The square of the latent plane the app explores, as in the article: z1 and z2 in [-5, 5].
+WINDOW = (-5.0, 5.0)
 
-# What may follow Dense(z) in the encoder; ae_core/model.py builds each, README compares them.
+# What may follow Dense(z) in the encoder; ae_core/model.py builds each, docs/model.md compares them.
 LATENT_KINDS = ("relu", "linear", "batchnorm", "normalised", "uniform", "window")
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def _setting(default, help: str, choices: Sequence[str] | None = None):
+    """A field with its command-line help (and choices), so the flags derive from the fields."""
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    latent_dim: int = 2  # Size of the code z. 2 for the explorable map, 10 to compare reconstructions.
-    dataset: str = "mnist"  # A tfds name: "mnist" or "fashion_mnist".
-    epochs: int = 50  # Upper bound; EarlyStopping usually ends the run sooner.
-    batch_size: int = 128  # The article's batch size.
-    optimizer: str = "adam"  # "adam" or "rmsprop" (the article's). Adam converges faster here; see README.
-    learning_rate: float = 1e-3  # Start value; ReduceLROnPlateau halves it when val_loss stalls.
-    patience: int = 5  # EarlyStopping patience in epochs, as in the article.
-    lr_patience: int = 3  # Epochs without progress before ReduceLROnPlateau halves the rate.
-    seed: int = 0  # Seeds weights, shuffling and ops, so one seed gives one set of weights.
-    train_subset: int | None = None  # Use only the first N training images (tests, quick runs).
-    latent: str = "window"  # What follows Dense(z), one of LATENT_KINDS; see model.py and README.
-    latent_scale: float = 2.0  # Slope of the "window" squash at 0 (std for "normalised").
-    latent_noise: float = 0.0  # Std of Gaussian noise added to z in training only; see model.py.
-    formation_sample: int = 0  # Test digits whose codes are recorded after every epoch (0: none).
+    latent_dim: int = _setting(2, "size of the code z: 2 for the explorable map, 10 to compare")
+    dataset: str = _setting("mnist", "the tfds dataset to train on", DATASETS)
+    epochs: int = _setting(50, "upper bound; early stopping usually ends the run sooner")
+    batch_size: int = _setting(128, "images per step (the article's); the global batch on several GPUs")
+    optimizer: str = _setting("adam", "adam, or the article's rmsprop", OPTIMIZERS)
+    learning_rate: float = _setting(1e-3, "start value; lowered when val_loss stalls")
+    patience: int = _setting(5, "epochs without a better val_loss before early stopping")
+    lr_patience: int = _setting(3, "epochs without a better val_loss before the rate is cut")
+    lr_factor: float = _setting(0.5, "what the learning rate is multiplied by on a plateau")
+    lr_min: float = _setting(1e-5, "the learning rate is never cut below this")
+    eval_batch_size: int = _setting(1024, "images per step when validating (memory, not maths)")
+    seed: int = _setting(0, "seeds the weights, each epoch's order and the ops: one seed, one result")
+    train_subset: int | None = _setting(None, "train on the first N training images only")
+    latent: str = _setting("window", "what follows Dense(z); see ae_core/model.py", LATENT_KINDS)
+    latent_scale: float = _setting(2.0, "slope of the window at 0 (std for 'normalised')")
+    latent_noise: float = _setting(0.0, "std of noise added to z in training only")
+    formation_sample: int = _setting(0, "record the codes of the first N test images after every epoch")
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, not {self.latent_dim}.")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be positive integers.")
-        if self.latent not in LATENT_KINDS:
-            raise ValueError(f"latent must be one of {LATENT_KINDS}, not {self.latent!r}.")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', not {self.optimizer!r}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, not {self.learning_rate}.")
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("epochs and the batch sizes must be positive integers.")
+        for name in ("dataset", "latent", "optimizer"):
+            choices = _field(name).metadata["choices"]
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, not {getattr(self, name)!r}.")
+        if not self.learning_rate > 0 or not 0 < self.lr_min <= self.learning_rate:
+            raise ValueError(f"learning_rate must be positive and at least lr_min ({self.lr_min:g}), "
+                             f"not {self.learning_rate:g}.")
+        if not 0 < self.lr_factor < 1:
+            raise ValueError(f"lr_factor must be between 0 and 1, not {self.lr_factor}.")
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError("train_subset must be a positive number of images.")
         if not 0 <= self.formation_sample <= 10_000:
@@ -69,6 +92,47 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """A config from a card's ``config``; fields it lacks (older cards) take their defaults."""
+        names = {item.name for item in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in names})
+
+    def flags(self) -> list[str]:
+        """Every field as a command-line flag, in field order: what ``retrain_command`` prints."""
+        words = []
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                words += [_flag(item.name), f"{value:g}" if isinstance(value, float) else str(value)]
+        return words
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """One flag per field, with its default, help and choices."""
+        for item in dataclasses.fields(cls):
+            kind = {"int": int, "float": float, "str": str, "int | None": int}[str(item.type)]
+            parser.add_argument(_flag(item.name), type=kind, default=item.default,
+                                choices=item.metadata["choices"], help=item.metadata["help"])
+
+    @classmethod
+    def from_flags(cls, argv: Sequence[str]) -> "TrainConfig":
+        parser = argparse.ArgumentParser(add_help=False)
+        cls.add_arguments(parser)
+        return cls.from_namespace(parser.parse_args(argv))
+
+    @classmethod
+    def from_namespace(cls, arguments: argparse.Namespace) -> "TrainConfig":
+        return cls(**{item.name: getattr(arguments, item.name) for item in dataclasses.fields(cls)})
+
+
+def _field(name: str) -> dataclasses.Field:
+    return next(item for item in dataclasses.fields(TrainConfig) if item.name == name)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def weights_stem(latent_dim: int, dataset: str = "mnist") -> str:

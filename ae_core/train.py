@@ -1,32 +1,35 @@
 """Train the autoencoder and write weights plus a JSON model card.
 
-    python -m ae_core.train --latent-dim 2 --epochs 50 --batch-size 128 --out weights/
+    python -m ae_core.train --latent-dim 2 --epochs 50 --out weights/
 
 What a run guarantees:
 
-* **Validation** on the test split every epoch; ``ModelCheckpoint`` keeps the weights of
-  the best ``val_loss`` and those are the ones written at the end, so an
-  ``EarlyStopping(patience=5)`` stop or a later worse epoch never loses the best model.
-* **Resume.** ``BackupAndRestore`` saves the whole training state (weights, optimiser,
-  epoch) after every epoch in ``<out>/.train-<name>/``. After a crash or ``kill -9``,
-  ``--resume`` continues from the last finished epoch; only the epoch in progress is lost.
-  The callbacks' own memory (best loss, patience counter) is rebuilt from the CSV log.
+* **Validation** on the test split every epoch; the weights of the best ``val_loss`` are the
+  ones written at the end, so an early stop or a later worse epoch never loses the best model.
+* **Resume is the same run.** After every epoch the whole training state (weights with the
+  optimiser's slots, the history, the early-stopping and learning-rate counters) is saved
+  atomically in ``<out>/.train-<name>/``. Each epoch's order of the training images is a
+  function of the seed and the epoch number alone. So after a crash or ``kill -9``,
+  ``--resume`` continues from the last finished epoch and ends with the very weights an
+  uninterrupted run would have. It refuses a different recipe with one sentence.
 * **Nothing half-written.** The final weights go to a temporary file and then
-  ``os.replace`` onto the real name, with the model card written the same way. A run
-  whose loss becomes NaN exits non-zero and leaves the existing weights untouched.
-* **Reproducible.** One ``--seed`` seeds the weights, the shuffle and TensorFlow's ops
-  (with op determinism on), so two runs give byte-identical weights on one machine.
+  ``os.replace`` onto the real name, then the card the same way; the saved state is only
+  removed once the card is written. A run whose loss becomes NaN, or that learns nothing
+  better than the average image, exits non-zero and leaves the existing weights untouched.
+* **Reproducible.** One ``--seed`` seeds the weights, the order and TensorFlow's ops (with
+  op determinism on), so two runs give byte-identical weights on one machine.
 * **Scales out without changes.** The model is built and compiled under a
   ``tf.distribute`` strategy: ``MirroredStrategy`` over every GPU when there are several,
   TensorFlow's default (one device) otherwise. ``--batch-size`` is the global batch.
 * **How the map formed.** With ``--formation-sample N``, the codes of the first N test
-  digits are recorded after every epoch into ``<name>.formation.npz``.
+  images are recorded after every epoch into ``<name>.formation.npz``.
+* **Which data it saw.** The card records the fingerprints of the training and test splits
+  (``data.FINGERPRINTS``), which the loader has checked against the original files.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import math
@@ -42,27 +45,66 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from .cards import retrain_command, sha256_of, write_atomically
-from .config import LATENT_KINDS, TrainConfig, weights_stem
-from .data import CLASS_NAMES, load_mnist
+from .config import TrainConfig, weights_stem
+from .data import data_fingerprints, load_mnist
 from .model import build_autoencoder
 
 
+# Above this rate, a run that learns nothing has most likely killed its ReLUs; below it,
+# it had too few steps (measured: see docs/training.md).
+HIGH_LEARNING_RATE = 3e-3
+
+
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; no weights were written."""
+    """The run learned nothing usable; no weights were written.
+
+    ``reason`` is ``"nan"`` (the loss became NaN or infinite: the rate is too high) or
+    ``"no_better"`` (no better than drawing the average image: too few steps, or dead
+    units after too high a rate), so that a page can give advice in its own terms.
+    """
+
+    def __init__(self, message: str, reason: str, best_val_mse: float = math.nan,
+                 baseline: float = math.nan):
+        super().__init__(message)
+        self.reason, self.best_val_mse, self.baseline = reason, best_val_mse, baseline
 
 
-def _read_history(log_path: Path) -> list[dict[str, float]]:
-    if not log_path.exists():
-        return []
-    with open(log_path, newline="") as file:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(file)]
+def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
+    """The order of the training images in ``epoch``: a function of the seed and epoch only.
+
+    >>> epoch_order(0, 1, 5).tolist() == epoch_order(0, 1, 5).tolist() != epoch_order(0, 2, 5).tolist()
+    True
+    """
+    return np.random.default_rng([seed, epoch]).permutation(count)
 
 
-def _make_dataset(images: np.ndarray, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
-    dataset = tf.data.Dataset.from_tensor_slices((images, images))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+class _EpochOrderedData(keras.callbacks.Callback):
+    """The training set as a tf.data pipeline whose order in each epoch is ``epoch_order``.
+
+    Keras makes a new iterator at the start of every epoch, after ``on_epoch_begin``, and
+    the generator reads the epoch number then. A resumed run therefore sees, in its epoch
+    3, exactly the order an uninterrupted run saw in its epoch 3.
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int):
+        super().__init__()
+        self.images, self.batch_size, self.seed, self.epoch = images, batch_size, seed, 0
+        spec = tf.TensorSpec((None, *images.shape[1:]), tf.float32)
+        self.dataset = tf.data.Dataset.from_generator(
+            self._batches, output_signature=(spec, spec)).prefetch(2)
+
+    def _batches(self):
+        order = epoch_order(self.seed, self.epoch, len(self.images))
+        for start in range(0, len(order), self.batch_size):
+            batch = self.images[order[start:start + self.batch_size]]
+            yield batch, batch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+
+def _test_dataset(images: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices((images, images)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -76,6 +118,83 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+class RunState:
+    """The saved state of an unfinished run, in ``<out>/.train-<name>/``.
+
+    ``state.json`` names the epochs finished, the history, the callbacks' counters and the
+    recipe; it points at the weights file of its own epoch, written before it. Each is
+    replaced atomically, so a kill at any moment leaves a state that matches its weights.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / "state.json"
+
+    def read(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def write(self, model: keras.Model, state: dict) -> None:
+        weights = self.folder / f"epoch-{state['epoch']:03d}.weights.h5"
+        write_atomically(weights, lambda path: model.save_weights(str(path)))
+        write_atomically(self.path, lambda path: path.write_text(
+            json.dumps({**state, "weights_file": weights.name}, indent=1)))
+        for old in self.folder.glob("epoch-*.weights.h5"):
+            if old != weights:
+                old.unlink()
+
+    def restore_weights(self, model: keras.Model, state: dict) -> None:
+        if not model.optimizer.built:  # The file holds the optimiser's slots too.
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(str(self.folder / state["weights_file"]))
+
+
+# The counters of Keras's callbacks that decide what happens next; saved with the state.
+_COUNTERS = {"early_stopping": ("wait", "best", "best_epoch"),
+             "reduce_lr": ("wait", "best", "cooldown_counter")}
+
+
+class _SaveState(keras.callbacks.Callback):
+    """After every epoch: the best weights so far, then the run's state (``RunState``).
+
+    It runs after the other callbacks, so on a resume it puts their counters back after
+    they have reset themselves.
+    """
+
+    def __init__(self, run_state: RunState, state: dict, best_path: Path,
+                 counted: dict[str, keras.callbacks.Callback]):
+        super().__init__()
+        self.run_state, self.state, self.best_path, self.counted = run_state, state, best_path, counted
+        self._started = 0.0
+
+    def on_train_begin(self, logs=None):
+        for name, callback in self.counted.items():
+            for attribute, value in self.state.get("counters", {}).get(name, {}).items():
+                setattr(callback, attribute, value)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()},
+               "seconds": round(time.perf_counter() - self._started, 2)}
+        best_before = min((previous["val_loss"] for previous in self.state["history"]), default=math.inf)
+        if row["val_loss"] < best_before:  # NaN compares False: a NaN epoch is never the best.
+            write_atomically(self.best_path, lambda path: self.model.save_weights(str(path)))
+        counters = {name: {attribute: _plain(getattr(callback, attribute)) for attribute in _COUNTERS[name]}
+                    for name, callback in self.counted.items()}
+        self.state = {**self.state, "epoch": epoch + 1, "history": [*self.state["history"], row],
+                      "counters": counters}
+        self.run_state.write(self.model, self.state)
+
+
+def _plain(value) -> int | float:
+    """A callback's counter as JSON can hold it (Keras keeps some as numpy scalars)."""
+    return int(value) if float(value).is_integer() and abs(float(value)) < 2**53 else float(value)
+
+
 def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
           callbacks: Sequence = (), verbose: int = 1,
           strategy: tf.distribute.Strategy | None = None) -> dict:
@@ -83,10 +202,9 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
 
     Returns the model card. Raises ``TrainingDiverged`` (leaving ``out_dir``'s existing
     files untouched) when the loss becomes NaN or the model ends no better than drawing
-    the average image. Extra Keras ``callbacks`` (a progress bar in a UI, say) are called
-    after ours; an exception raised in one (a cancel button, say) ends the run with
-    nothing written. Weights and card are each replaced atomically; a crash between the
-    two leaves a card whose SHA-256 does not match, which the loader refuses.
+    the average image, and ``ValueError`` when ``resume`` meets a run of another recipe.
+    Extra Keras ``callbacks`` (a progress bar in a UI, say) are called after ours; an
+    exception raised in one (a cancel button, say) ends the run with nothing written.
     ``strategy`` defaults to ``distribution_strategy()``.
     """
     out_dir = Path(out_dir)
@@ -96,8 +214,15 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     if work_dir.exists() and not resume:
         shutil.rmtree(work_dir)  # A fresh run must not inherit an old run's state.
     work_dir.mkdir(exist_ok=True)
-    log_path = work_dir / "history.csv"
+    run_state = RunState(work_dir)
     best_path = work_dir / "best.weights.h5"
+    state = run_state.read()
+    if state is not None and state["config"] != config.to_dict():
+        changed = sorted(key for key, value in config.to_dict().items() if state["config"].get(key) != value)
+        raise ValueError(f"Cannot resume: the interrupted run in {work_dir} used another recipe "
+                         f"({', '.join(changed)} differ); rerun with its settings, or without --resume "
+                         f"to start afresh.")
+    state = state or {"config": config.to_dict(), "epoch": 0, "history": []}
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
@@ -106,8 +231,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     test_images, test_labels = load_mnist("test", config.dataset)
     if config.train_subset is not None:
         train_images = train_images[: config.train_subset]
-    train_data = _make_dataset(train_images, config.batch_size, shuffle_seed=config.seed)
-    test_data = _make_dataset(test_images, 1024, shuffle_seed=None)
+    train_data = _EpochOrderedData(train_images, config.batch_size, config.seed)
 
     strategy = strategy or distribution_strategy()
     with strategy.scope():  # Variables made here are mirrored across the strategy's devices.
@@ -117,54 +241,47 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
         # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
         autoencoder.compile(optimizer=optimizer_class[config.optimizer](config.learning_rate),
                             loss="mse")
-
-    # On resume, the best val_loss so far and the epochs since it come from the log, so
-    # that checkpointing and early stopping carry on as if the run had never stopped.
-    history = _read_history(log_path)
-    best_so_far = min((row["val_loss"] for row in history), default=math.inf)
-    epochs_since_best = 0
-    for row in reversed(history):
-        if row["val_loss"] <= best_so_far:
-            break
-        epochs_since_best += 1
+        if state["epoch"]:
+            run_state.restore_weights(autoencoder, state)
 
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
-    our_callbacks = [
-        keras.callbacks.BackupAndRestore(str(work_dir / "backup")),
-        keras.callbacks.TerminateOnNaN(),
-        _EpochTimer(),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor="val_loss", save_best_only=True, save_weights_only=True,
-            initial_value_threshold=best_so_far if history else None),
-        _ResumedEarlyStopping(early_stopping, best_so_far, epochs_since_best),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                          patience=config.lr_patience, min_lr=1e-5),
-        keras.callbacks.CSVLogger(str(log_path), append=True),
-    ]
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor,
+                                                  patience=config.lr_patience, min_lr=config.lr_min)
+    our_callbacks = [train_data, keras.callbacks.TerminateOnNaN(), early_stopping, reduce_lr]
     if config.formation_sample:
         our_callbacks.insert(0, _LatentSnapshots(encoder, test_images[: config.formation_sample],
                                                  work_dir / "formation"))
-    autoencoder.fit(train_data, validation_data=test_data, epochs=config.epochs,
-                    callbacks=our_callbacks + list(callbacks), verbose=verbose)
+    our_callbacks.append(_SaveState(run_state, state, best_path,
+                                    {"early_stopping": early_stopping, "reduce_lr": reduce_lr}))
+    stopped_early = state["epoch"] < config.epochs and _stopped_early(state, config)
+    if state["epoch"] < config.epochs and not stopped_early:
+        autoencoder.fit(train_data.dataset, validation_data=_test_dataset(test_images, config.eval_batch_size),
+                        epochs=config.epochs, initial_epoch=state["epoch"],
+                        callbacks=our_callbacks + list(callbacks), verbose=verbose)
 
-    history = _read_history(log_path)
+    history = (run_state.read() or state)["history"]
     losses = [row["loss"] for row in history] + [row["val_loss"] for row in history]
     if not history or not all(math.isfinite(loss) for loss in losses) or not best_path.exists():
         # Keep the work dir: it shows what happened. The shipped weights are untouched.
         raise TrainingDiverged(
             f"Training diverged (the loss became NaN or infinite) after {len(history)} "
-            f"epoch(s); lower --learning-rate. Existing weights in {out_dir} were left unchanged.")
-    # A too-large learning rate often does not reach NaN: the ReLUs die and the decoder
-    # draws one constant image. Anything no better than the average image has learned nothing.
+            f"epoch(s); lower --learning-rate. Existing weights in {out_dir} were left unchanged.",
+            reason="nan")
+    # Too few steps, or a rate so high that the ReLUs die, leaves a decoder that draws one
+    # blurred average: anything no better than the average image has learned nothing.
     baseline = float(np.mean((test_images - train_images.mean(axis=0)) ** 2))
     best_val_mse = min(row["val_loss"] for row in history)
     if best_val_mse >= baseline:
+        steps = len(history) * math.ceil(len(train_images) / config.batch_size)
+        advice = ("lower --learning-rate" if config.learning_rate > HIGH_LEARNING_RATE else
+                  "give it more steps: more --epochs or --train-subset, or a smaller --batch-size")
         raise TrainingDiverged(
-            f"Training failed: the best val MSE {best_val_mse:.4f} is no better than drawing the "
-            f"average image ({baseline:.4f}); lower --learning-rate. Existing weights in "
-            f"{out_dir} were left unchanged.")
+            f"Training failed: the best val MSE {best_val_mse:.4f} after {steps} steps is no better "
+            f"than drawing the average image ({baseline:.4f}); {advice}. Existing weights in "
+            f"{out_dir} were left unchanged.", reason="no_better", best_val_mse=best_val_mse,
+            baseline=baseline)
 
-    # The checkpoint also holds the optimiser's slots; the shipped file holds only the
+    # The best checkpoint also holds the optimiser's slots; the shipped file holds only the
     # model's own weights, saved from an uncompiled copy of the architecture.
     autoencoder.load_weights(best_path)
     export, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
@@ -177,6 +294,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
         "config": config.to_dict(),
         "latent_dim": config.latent_dim,
         "dataset": config.dataset,
+        "data_fingerprints": data_fingerprints(config.dataset),
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "batch_size": config.batch_size,
@@ -207,19 +325,15 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
         card["formation_file"] = formation_path.name
     card["replicas"] = int(strategy.num_replicas_in_sync)
     write_atomically(out_dir / f"{name}.json",
-                      lambda path: path.write_text(json.dumps(card, indent=2) + "\n"))
-    shutil.rmtree(work_dir)
+                     lambda path: path.write_text(json.dumps(card, indent=2) + "\n"))
+    shutil.rmtree(work_dir)  # Only now: until the card exists, --resume can still finish the run.
     return card
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    """Adds the epoch's wall time to the logs, so the CSV log (and the card) holds it."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs["seconds"] = round(time.perf_counter() - self._start, 2)
+def _stopped_early(state: dict, config: TrainConfig) -> bool:
+    """Whether a saved run had already been ended by early stopping before its last epoch."""
+    wait = state.get("counters", {}).get("early_stopping", {}).get("wait", 0)
+    return wait >= config.patience
 
 
 class _LatentSnapshots(keras.callbacks.Callback):
@@ -235,60 +349,16 @@ class _LatentSnapshots(keras.callbacks.Callback):
         np.save(self.folder / f"epoch_{epoch:03d}.npy", codes.astype(np.float32))
 
 
-class _ResumedEarlyStopping(keras.callbacks.Callback):
-    """``EarlyStopping`` that starts from the best loss and wait counter of a resumed run."""
-
-    def __init__(self, early_stopping, best: float, wait: int):
-        super().__init__()
-        self.early_stopping, self.best, self.wait = early_stopping, best, wait
-
-    def set_model(self, model):
-        super().set_model(model)
-        self.early_stopping.set_model(model)
-
-    def on_train_begin(self, logs=None):
-        self.early_stopping.on_train_begin(logs)
-        if math.isfinite(self.best):
-            self.early_stopping.best, self.early_stopping.wait = self.best, self.wait
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.early_stopping.on_epoch_end(epoch, logs)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m ae_core.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
-    parser.add_argument("--dataset", default=defaults.dataset, choices=tuple(CLASS_NAMES))
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--optimizer", default=defaults.optimizer, choices=("adam", "rmsprop"))
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--latent", default=defaults.latent,
-                        choices=LATENT_KINDS,
-                        help="what follows Dense(z); see ae_core/model.py")
-    parser.add_argument("--latent-scale", type=float, default=defaults.latent_scale)
-    parser.add_argument("--latent-noise", type=float, default=defaults.latent_noise,
-                        help="std of noise added to z in training only")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--train-subset", type=int, default=None,
-                        help="train on the first N training images only")
-    parser.add_argument("--formation-sample", type=int, default=defaults.formation_sample,
-                        help="record the codes of the first N test digits after every epoch")
+    TrainConfig.add_arguments(parser)
     parser.add_argument("--out", default="weights/", help="folder for the weights and card")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last finished epoch")
     args = parser.parse_args(argv)
     try:
-        config = TrainConfig(
-            latent_dim=args.latent_dim, dataset=args.dataset, epochs=args.epochs,
-            batch_size=args.batch_size, optimizer=args.optimizer,
-            learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
-            latent=args.latent, latent_scale=args.latent_scale, latent_noise=args.latent_noise,
-            train_subset=args.train_subset, formation_sample=args.formation_sample)
-        card = train(config, args.out, resume=args.resume,
-                     verbose=1 if sys.stdout.isatty() else 2)
+        config = TrainConfig.from_namespace(args)
+        card = train(config, args.out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
     except (ValueError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

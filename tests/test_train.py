@@ -1,11 +1,9 @@
 """Real training runs on small MNIST subsets: weights, cards, resume, divergence, seeds."""
 
-import csv
 import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -77,42 +75,104 @@ def _train_command(out_dir, *extra):
             "--seed", "3", *extra]
 
 
-def _history_rows(path):
-    if not path.exists():
-        return []
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+# Trains like the CLI, but kills itself with SIGKILL at a chosen moment: mid-epoch 2, or
+# after the last epoch and before the weights and card are written.
+KILLED_CHILD = """
+import os, signal, sys, keras
+from ae_core.config import TrainConfig
+from ae_core.train import train
+
+class KillAt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_end(self, batch, logs=None):
+        if sys.argv[2] == "mid-epoch-2" and self.epoch == 1 and batch == 40:
+            os.kill(os.getpid(), signal.SIGKILL)
+    def on_train_end(self, logs=None):
+        if sys.argv[2] == "after-the-last-epoch":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+train(TrainConfig.from_flags(sys.argv[3:]), sys.argv[1], callbacks=[KillAt()], verbose=0)
+"""
+RESUME_FLAGS = ["--epochs", "3", "--train-subset", "3000", "--batch-size", "32", "--seed", "3"]
 
 
-def test_kill_9_then_resume_finishes_the_run(tmp_path):
-    """A real process is killed with SIGKILL mid-run; --resume completes the epochs asked for."""
-    epochs = 4
-    log = tmp_path / ".train-autoencoder_mnist_z2" / "history.csv"
-    process = subprocess.Popen(_train_command(tmp_path, "--epochs", str(epochs)), cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while len(_history_rows(log)) < 2 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    time.sleep(np.random.default_rng().uniform(0, 1.5))  # Somewhere inside the next epoch.
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    finished_before_kill = len(_history_rows(log))
-    assert 2 <= finished_before_kill < epochs, "the kill must land mid-run"
-    assert not (tmp_path / "autoencoder_mnist_z2.weights.h5").exists()
-
-    resumed = subprocess.run(_train_command(tmp_path, "--epochs", str(epochs), "--resume"),
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    card = json.loads((tmp_path / "autoencoder_mnist_z2.json").read_text())
-    # Every finished epoch was kept and the run did only the epochs that were missing.
-    assert card["epochs_run"] == epochs
-    assert [int(row["epoch"]) for row in card["history"]] == list(range(epochs))
-    assert f"Epoch {finished_before_kill + 1}/{epochs}" in resumed.stdout
-    assert f"Epoch 1/{epochs}" not in resumed.stdout
-
+def _weights(folder):
     from ae_core import Autoencoder
-    model = Autoencoder.from_folder(tmp_path, latent_dim=2)
-    assert model.decode(np.zeros((1, 2))).shape == (1, 28, 28, 1)
+
+    model = Autoencoder.from_folder(folder, latent_dim=2)
+    return [w.tobytes() for w in model._encoder.get_weights() + model._decoder.get_weights()]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    result = subprocess.run([sys.executable, "-m", "ae_core.train", *RESUME_FLAGS, "--out", str(folder)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return folder
+
+
+def _killed_run(folder, moment):
+    result = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(folder), moment, *RESUME_FLAGS],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert not (folder / "autoencoder_mnist_z2.json").exists()
+
+
+def _resume(folder, *extra):
+    return subprocess.run([sys.executable, "-m", "ae_core.train", *RESUME_FLAGS, *extra, "--out", str(folder),
+                           "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, uninterrupted):
+    _killed_run(tmp_path, "mid-epoch-2")
+    state = json.loads((tmp_path / ".train-autoencoder_mnist_z2" / "state.json").read_text())
+    assert state["epoch"] == 1  # Epoch 1 was saved; epoch 2 was lost mid-way.
+
+    # Another recipe is refused, in one sentence, and the saved run is left as it was.
+    other = _resume(tmp_path, "--latent", "linear")
+    [error] = [line for line in other.stderr.splitlines() if line.startswith("error: ")]
+    assert other.returncode == 1 and "another recipe (latent differ)" in error
+    assert error.count(". ") == 0 and error.endswith(".")
+
+    resumed = _resume(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Epoch 2/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout
+    card = json.loads((tmp_path / "autoencoder_mnist_z2.json").read_text())
+    assert [row["epoch"] for row in card["history"]] == [0, 1, 2]
+    assert _weights(tmp_path) == _weights(uninterrupted)  # Byte for byte: the same run.
+    assert not (tmp_path / ".train-autoencoder_mnist_z2").exists()
+
+
+@pytest.mark.slow
+def test_kill_9_after_the_last_epoch_then_resume_writes_the_card_without_training(tmp_path, uninterrupted):
+    _killed_run(tmp_path, "after-the-last-epoch")
+    resumed = _resume(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Epoch " not in resumed.stdout  # Nothing was trained again.
+    card = json.loads((tmp_path / "autoencoder_mnist_z2.json").read_text())
+    assert card["epochs_run"] == 3 and [row["epoch"] for row in card["history"]] == [0, 1, 2]
+    assert _weights(tmp_path) == _weights(uninterrupted)
+
+
+def test_every_setting_is_a_flag_and_the_card_command_rebuilds_its_config(quick_run):
+    import dataclasses
+    import shlex
+
+    from ae_core.config import TrainConfig
+    from ae_core.train import main
+
+    _, card = quick_run
+    words = shlex.split(card["retrain_command"])
+    assert words[:3] == ["python", "-m", "ae_core.train"] and words[-2] == "--out"
+    assert TrainConfig.from_flags(words[3:-2]).to_dict() == card["config"]
+    help_text = subprocess.run([sys.executable, "-m", "ae_core.train", "--help"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=120).stdout
+    for item in dataclasses.fields(TrainConfig):
+        assert "--" + item.name.replace("_", "-") in help_text
+    assert main(["--lr-factor", "2"]) == 1  # Checked by TrainConfig, refused in one line.
 
 
 def test_divergent_run_exits_nonzero_and_keeps_the_weights(quick_copy):
