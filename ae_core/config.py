@@ -44,6 +44,9 @@ WINDOW = (-5.0, 5.0)
 # What may follow Dense(z) in the encoder; ae_core/model.py builds each, docs/model.md compares them.
 LATENT_KINDS = ("relu", "linear", "batchnorm", "normalised", "uniform", "window")
 OPTIMIZERS = ("adam", "rmsprop")
+# Above this learning rate, a run that learns nothing has most likely killed its ReLUs;
+# at or below it, it had too few steps (measured: see docs/training.md).
+HIGH_LEARNING_RATE = 3e-3
 
 
 def _setting(default, help: str, choices: Sequence[str] | None = None):

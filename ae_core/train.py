@@ -45,14 +45,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from .cards import retrain_command, sha256_of, write_atomically
-from .config import TrainConfig, weights_stem
+from .config import HIGH_LEARNING_RATE, TrainConfig, weights_stem
 from .data import data_fingerprints, load_mnist
+from .folders import folder_lock
 from .model import build_autoencoder
-
-
-# Above this rate, a run that learns nothing has most likely killed its ReLUs; below it,
-# it had too few steps (measured: see docs/training.md).
-HIGH_LEARNING_RATE = 3e-3
 
 
 class TrainingDiverged(RuntimeError):
@@ -202,13 +198,23 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
 
     Returns the model card. Raises ``TrainingDiverged`` (leaving ``out_dir``'s existing
     files untouched) when the loss becomes NaN or the model ends no better than drawing
-    the average image, and ``ValueError`` when ``resume`` meets a run of another recipe.
+    the average image, and ``ValueError`` when ``resume`` meets a run of another recipe or
+    another process is training into ``out_dir`` (it holds ``folder_lock(out_dir)`` throughout).
     Extra Keras ``callbacks`` (a progress bar in a UI, say) are called after ours; an
     exception raised in one (a cancel button, say) ends the run with nothing written.
     ``strategy`` defaults to ``distribution_strategy()``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir, wait=False) as ours:
+        if not ours:
+            raise ValueError(f"Another training is writing to {out_dir}; wait for it to end, or "
+                             f"choose another --out.")
+        return _train(config, out_dir, resume, callbacks, verbose, strategy)
+
+
+def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence, verbose: int,
+           strategy: tf.distribute.Strategy | None) -> dict:
     name = weights_stem(config.latent_dim, config.dataset)
     work_dir = out_dir / f".train-{name}"
     if work_dir.exists() and not resume:
@@ -349,7 +355,12 @@ class _LatentSnapshots(keras.callbacks.Callback):
         np.save(self.folder / f"epoch_{epoch:03d}.npy", codes.astype(np.float32))
 
 
+# How the process ends when a run learns nothing usable, so that a caller can tell why.
+EXIT_CODES = {"nan": 3, "no_better": 4}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; exits 0 on success, 2 on bad settings, 3 or 4 (``EXIT_CODES``)."""
     parser = argparse.ArgumentParser(prog="python -m ae_core.train", description=__doc__.split("\n")[0])
     TrainConfig.add_arguments(parser)
     parser.add_argument("--out", default="weights/", help="folder for the weights and card")
@@ -359,9 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = TrainConfig.from_namespace(args)
         card = train(config, args.out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
-    except (ValueError, TrainingDiverged) as error:
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CODES[error.reason]
     print(f"wrote {Path(args.out) / card['weights_file']}: best val MSE "
           f"{card['best_val_mse']:.4f} after {card['epochs_run']} epochs "
           f"({card['training_seconds']:.0f} s)")

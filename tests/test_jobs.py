@@ -1,27 +1,31 @@
-"""Training in the background (ae_core.jobs) and under a tf.distribute strategy.
-
-These are real runs on small MNIST subsets; the app's Train page is a thin form over them.
-"""
+"""Trainings from the browser (ae_core.jobs): real runs of ``python -m ae_core.train`` in
+processes of their own, owned, budgeted, locked by name, and recovered after a server crash.
+The Train page is a thin form over these; a "server" below is a Python process holding a
+Trainer, as the app does."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from ae_core import TrainConfig, available_models, load_autoencoder
 from ae_core.inference import load_formation
-from ae_core.jobs import Trainer, TrainerBusy, check_name
+from ae_core.jobs import MIN_STEPS, Trainer, TrainerBusy, check_name, discard, leftovers, steps
 
 from conftest import ROOT
 
-# One epoch on 5,000 images in batches of 32 learns clearly more than the average image.
+# The smallest run the Train page allows: one epoch of 5,000 images in batches of 32.
 SMALL = dict(train_subset=5000, batch_size=32, formation_sample=300)
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -39,11 +43,14 @@ def _wait(job, until, timeout: float = 300.0):
     return job.progress()
 
 
-def test_a_finished_run_becomes_a_selectable_model_with_its_formation(models, test_set):
-    job = Trainer().start(TrainConfig(epochs=2, **SMALL), "first-try")
+def test_the_smallest_run_the_page_allows_succeeds_and_becomes_a_model(models, test_set):
+    config = TrainConfig(epochs=1, **SMALL)
+    assert steps(config) >= MIN_STEPS
+    with pytest.raises(ValueError, match="choose more epochs or images, or a smaller batch"):
+        Trainer().start(TrainConfig(epochs=1, train_subset=2000, batch_size=32), "too-short", "me")
+    job = Trainer().start(config, "first-try", owner="me")
     progress = job.join(timeout=600)
     assert progress.status == "done", progress.message
-    assert [row["epoch"] for row in progress.history] == [1, 2]
     assert sorted(os.listdir(models)) == ["first-try"]  # No staging folder left behind.
     assert available_models("mnist") == ["shipped", "first-try"]
     assert available_models("fashion_mnist")[-1:] != ["first-try"]  # Listed for its own dataset only.
@@ -54,25 +61,24 @@ def test_a_finished_run_becomes_a_selectable_model_with_its_formation(models, te
     # The card's val MSE is what the loaded weights give on the test set.
     val_mse = float(np.mean((model.reconstruct(images) - images) ** 2))
     assert val_mse == pytest.approx(model.card["best_val_mse"], rel=1e-3)
+    assert val_mse < model.card["average_image_mse"]
     formation = load_formation("mnist", "first-try")
-    assert formation["codes"].shape == (2, 300, 2)
-    assert np.array_equal(formation["labels"], labels[:300])
-    # The last epoch's record is where the final model puts those images (best = last here).
-    best = int(np.argmin(formation["val_loss"]))
-    assert np.allclose(formation["codes"][best], model.encode(images[:300]), atol=1e-4)
+    assert formation["codes"].shape == (1, 300, 2) and np.array_equal(formation["labels"], labels[:300])
+    assert np.allclose(formation["codes"][0], model.encode(images[:300]), atol=1e-4)
 
 
-def test_cancel_leaves_nothing_and_one_run_at_a_time(models):
+def test_only_the_owner_cancels_and_one_run_at_a_time(models):
     trainer = Trainer()
-    job = trainer.start(TrainConfig(epochs=20, **SMALL), "too-long")
+    job = trainer.start(TrainConfig(epochs=20, **SMALL), "too-long", owner="alice")
     with pytest.raises(TrainerBusy, match="only one runs at a time"):
-        trainer.start(TrainConfig(epochs=1, **SMALL), "second")
+        trainer.start(TrainConfig(epochs=1, **SMALL), "second", owner="bob")
     _wait(job, lambda progress: progress.epoch >= 1)  # Mid-run, with files being written.
-    job.cancel()
+    assert job.cancel("bob") is False and job.running  # Another visitor cannot stop it.
+    assert job.cancel("alice") is True
     progress = job.join(timeout=120)
     assert progress.status == "cancelled" and "nothing was saved" in progress.message
     assert os.listdir(models) == []  # Neither the model nor its staging folder.
-    assert available_models("mnist") == ["shipped"]
+    assert not psutil.pid_exists(job._process.pid) or psutil.Process(job._process.pid).status() == "zombie"
 
 
 @pytest.mark.parametrize("name, problem", [("Bad Name", "cannot be used"), ("../up", "cannot be used"),
@@ -82,10 +88,120 @@ def test_bad_or_taken_names_are_refused_with_the_rule(tmp_path, name, problem):
         check_name(name, tmp_path)
 
 
-def test_a_taken_name_is_refused(models):
-    (models / "taken").mkdir(parents=True)
-    with pytest.raises(ValueError, match="already exists"):
-        Trainer().start(TrainConfig(epochs=1, **SMALL), "taken")
+def test_a_run_over_the_budget_is_refused(models, monkeypatch):
+    monkeypatch.setenv("AE_TRAIN_BUDGET", "100000")
+    with pytest.raises(ValueError, match="over this server's budget of 100,000 per run"):
+        Trainer().start(TrainConfig(epochs=2, train_subset=60_000), "greedy", owner="me")
+    assert not models.exists() or os.listdir(models) == []
+
+
+SERVER = """
+import json, os, sys, time, psutil
+from ae_core import TrainConfig
+from ae_core.jobs import Trainer
+trainer, rss = Trainer(), []
+for run in range(int(sys.argv[1])):
+    job = trainer.start(TrainConfig(epochs=1, train_subset=5000, batch_size=32), f"run-{run}", "me")
+    progress = job.join(timeout=600)
+    assert progress.status == "done", progress.message
+    rss.append(psutil.Process().memory_info().rss)
+print(json.dumps(rss))
+"""
+
+
+def test_server_memory_does_not_grow_with_trainings(models):
+    """Ten back-to-back trainings: each runs in its own process, so the server stays as it was."""
+    result = subprocess.run([sys.executable, "-c", SERVER, "10"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=1200, env={**os.environ, "AE_MODELS_DIR": str(models)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rss = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(rss) == 10 and len(os.listdir(models)) == 10
+    assert max(rss) - rss[0] <= 50 * 2**20, [round(value / 2**20) for value in rss]
+
+
+RACE = """
+import sys, time
+from ae_core import TrainConfig
+from ae_core.jobs import Trainer
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # Both servers start at this moment.
+try:
+    job = Trainer().start(TrainConfig(epochs=1, train_subset=5000, batch_size=32), "twin", sys.argv[2])
+except ValueError as error:
+    print("refused:", error)
+else:
+    print("started:", job.join(timeout=600).status)
+"""
+
+
+def test_two_servers_starting_one_name_at_once_get_one_run_and_one_sentence(models):
+    at = time.time() + 3
+    servers = [subprocess.Popen([sys.executable, "-c", RACE, str(at), owner], cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, "AE_MODELS_DIR": str(models)})
+               for owner in ("left", "right")]
+    outputs = sorted(server.communicate(timeout=600)[0].strip().splitlines()[-1] for server in servers)
+    assert outputs[0].startswith("refused: A ") and outputs[0].count(". ") == 0, outputs
+    assert outputs[1] == "started: done", outputs
+    assert sorted(os.listdir(models)) == ["twin"]
+
+
+KILLED_SERVER = """
+import sys, time
+from ae_core import TrainConfig
+from ae_core.jobs import Trainer
+job = Trainer().start(TrainConfig(epochs=3, train_subset=5000, batch_size=32), sys.argv[1], "me")
+print(job._process.pid, flush=True)
+time.sleep(3600)
+"""
+
+
+def _start_a_server_training(models, name):
+    server = subprocess.Popen([sys.executable, "-c", KILLED_SERVER, name], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, env={**os.environ, "AE_MODELS_DIR": str(models)})
+    child = int(server.stdout.readline())
+    state = models / f".staging-{name}" / ".train-autoencoder_mnist_z2" / "state.json"
+    deadline = time.monotonic() + 300
+    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
+        assert time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.2)
+    return server, child
+
+
+def _wait_until_gone(pid: int, timeout: float = 60) -> None:
+    try:
+        psutil.Process(pid).wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def test_a_server_killed_mid_training_offers_resume_and_discard(models):
+    for name in ("to-resume", "to-discard"):
+        server, child = _start_a_server_training(models, name)
+        server.send_signal(signal.SIGKILL)  # The server and its training die together,
+        os.killpg(child, signal.SIGKILL)    # as in a power cut or an out-of-memory kill.
+        server.wait()
+        _wait_until_gone(child)
+    found = {leftover.name: leftover for leftover in leftovers(models)}
+    assert sorted(found) == ["to-discard", "to-resume"]
+    assert found["to-resume"].epoch >= 1 and found["to-resume"].config.epochs == 3
+
+    discard(found["to-discard"], models)
+    job = Trainer().resume(found["to-resume"], owner="me")
+    progress = job.join(timeout=600)
+    assert progress.status == "done", progress.message
+    assert sorted(os.listdir(models)) == ["to-resume"]
+    card = load_autoencoder(2, "mnist", "to-resume").card
+    assert [row["epoch"] for row in card["history"]] == [0, 1, 2]  # Every epoch once.
+
+
+def test_a_run_that_outlives_its_server_is_moved_into_place_at_the_next_start(models):
+    server, child = _start_a_server_training(models, "orphan")
+    server.send_signal(signal.SIGKILL)  # Only the server: the training goes on by itself.
+    server.wait()
+    assert leftovers(models) == [] and (models / ".staging-orphan").exists()  # Still training.
+    _wait_until_gone(child, timeout=600)
+    assert leftovers(models) == []  # Finished while no server watched: moved into place.
+    assert available_models("mnist") == ["shipped", "orphan"]
 
 
 MIRRORED_CHILD = """
