@@ -15,10 +15,10 @@ This package never imports streamlit.
 from .config import TrainConfig
 from .data import CLASS_NAMES, DataUnavailableError, load_mnist
 from .digits import DigitSteps, image_to_mnist, prepare_digit
-from .cards import WeightsError
+from .cards import WeightsError, data_mismatch
 from .inference import Autoencoder, available_models, load_autoencoder
 
 __all__ = [
     "Autoencoder", "CLASS_NAMES", "available_models", "DataUnavailableError", "DigitSteps", "TrainConfig",
-    "WeightsError", "image_to_mnist", "load_autoencoder", "load_mnist", "prepare_digit",
+    "WeightsError", "data_mismatch", "image_to_mnist", "load_autoencoder", "load_mnist", "prepare_digit",
 ]

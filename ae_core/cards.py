@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import TrainConfig
+from .data import data_fingerprints
 
 
 class WeightsError(RuntimeError):
@@ -73,3 +74,24 @@ def checked_weights_path(folder: Path | str, card: dict, fix: str) -> Path:
         raise WeightsError(f"The weights file {path.name} does not match the SHA-256 in its model "
                            f"card, so it is truncated or altered and was not loaded. {fix}")
     return path
+
+
+def data_mismatch(card: dict, dataset: str) -> str | None:
+    """One sentence when a card does not show that its model saw ``dataset``, else None.
+
+    Cards record the fingerprints of the splits they trained and validated on
+    (``data.FINGERPRINTS``); a model trained on other images draws other things.
+
+    >>> data_mismatch({"data_fingerprints": data_fingerprints("mnist")}, "mnist") is None
+    True
+    >>> data_mismatch({"data_fingerprints": data_fingerprints("mnist")}, "fashion_mnist")[:46]
+    'This model was trained on other images than fa'
+    """
+    recorded = card.get("data_fingerprints")
+    if recorded is None:
+        return (f"This model's card does not say which images it was trained on (it predates the "
+                f"data check), so it may not have seen {dataset}; retrain it to be sure.")
+    if recorded != data_fingerprints(dataset):
+        return (f"This model was trained on other images than {dataset} (its card's data "
+                f"fingerprint differs), so its map does not describe them; retrain it on {dataset}.")
+    return None

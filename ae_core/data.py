@@ -29,8 +29,6 @@ look for the files first and fail at once with a message that says how to fix it
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import os
@@ -39,6 +37,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from .folders import folder_lock
 
 DATA_DIR_VARIABLE = "AE_DATA_DIR"
 SPLITS = ("train", "test")
@@ -136,25 +136,14 @@ def data_fingerprints(dataset: str) -> dict[str, str]:
     return {split: FINGERPRINTS[(dataset, split)] for split in SPLITS}
 
 
-@contextlib.contextmanager
-def _build_lock(data_dir: Path, dataset: str):
-    """One build of a dataset at a time, across processes (several servers share a cache)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / f".{dataset}.build-lock", "a") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-
 def _prepare(dataset: str, data_dir: str | None, rebuild: bool) -> None:
     """Build the prepared copy from this dataset's own files, in its own downloads folder."""
     import tensorflow_datasets as tfds  # Imported here: it pulls in TensorFlow (~5 s).
 
     builder = tfds.builder(dataset, data_dir=data_dir)
     root = Path(builder.data_dir_root)
-    with _build_lock(root, dataset):
+    root.mkdir(parents=True, exist_ok=True)
+    with folder_lock(root):  # One build at a time, whichever server asks.
         if builder.is_prepared() and not rebuild:
             return  # Another process built it while this one waited.
         manual_dir = _manual_dir(dataset)

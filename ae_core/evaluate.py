@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import WEIGHTS_DIR
+from .config import WEIGHTS_DIR, WINDOW
 from .data import CLASS_NAMES, load_mnist
-from .explore import WINDOW, fraction_inside, latent_grid, reconstruction_errors
+from .explore import fraction_inside, latent_grid, reconstruction_errors
 
 CLASSIFIER_NAME = "mnist_classifier"
 CLEAR_CONFIDENCE = 0.9

@@ -1,4 +1,4 @@
-"""What the app shows, computed from a model: the decoded grid, neighbours, tiles.
+"""What the app shows, computed from a model: the decoded grid, paths, errors, drift, neighbours.
 
 These are the pieces of maths the pages need, kept here so that the pages only read
 widgets and render, and so that each piece is tested without a browser.
@@ -10,19 +10,17 @@ widgets and render, and so that each piece is tested without a browser.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
-from PIL import Image
 
-WINDOW = (-5.0, 5.0)  # The latent window the app explores, as in the article.
+from .config import WINDOW
+
 
 
 MAX_GRID_IMAGE = 50  # Digits per side of the largest decoded grid image.
 
 
-def latent_grid(size: int = 10, low: float = -5.0, high: float = 5.0
+def latent_grid(size: int = 10, low: float = WINDOW[0], high: float = WINDOW[1]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Codes of a size x size grid over [low, high]^2, row by row, top row z2 = high.
 
@@ -53,7 +51,7 @@ def tile(images: np.ndarray, columns: int) -> np.ndarray:
     return canvas
 
 
-def decode_grid(model, size: int = 10, low: float = -5.0, high: float = 5.0
+def decode_grid(model, size: int = 10, low: float = WINDOW[0], high: float = WINDOW[1]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The article's figure: ``(image, z1_values, z2_values)`` decoded over [low, high]^2."""
     if not 1 <= size <= MAX_GRID_IMAGE:
@@ -133,16 +131,6 @@ def reencoding_drift(model, size: int = 40, low: float = WINDOW[0], high: float 
     return drift, z1_values, z2_values
 
 
-def to_png(image: np.ndarray) -> bytes:
-    """A [0, 1] greyscale (H, W[, 1]) or uint8 RGB (H, W, 3) image as PNG bytes, for downloads."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        image = enlarge(image, 1)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def nearest(query: np.ndarray, latents: np.ndarray, count: int = 5) -> np.ndarray:
     """Indices of the ``count`` rows of ``latents`` closest to ``query`` (Euclidean), nearest first."""
     distances = np.sum((np.asarray(latents) - np.asarray(query).reshape(1, -1)) ** 2, axis=1)
@@ -154,73 +142,3 @@ def nearest(query: np.ndarray, latents: np.ndarray, count: int = 5) -> np.ndarra
 def fraction_inside(latents: np.ndarray, low: float = WINDOW[0], high: float = WINDOW[1]) -> float:
     """Share of codes whose every coordinate lies in [low, high]."""
     return float(np.mean(np.all((latents >= low) & (latents <= high), axis=1)))
-
-
-def enlarge(image: np.ndarray, scale: int = 8) -> np.ndarray:
-    """A [0, 1] image (H, W[, 1]) -> uint8 (H*scale, W*scale) with crisp square pixels.
-
-    Browsers smooth small images when they scale them up, which blurs a 28x28 digit;
-    sending the enlarged pixels keeps every model pixel visible as a square.
-    """
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 3:
-        image = image[..., 0]
-    pixels = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
-    return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
-
-
-def pad_to_square(image: np.ndarray) -> np.ndarray:
-    """Centre a (H, W) image on a square of its own corner colour, for display at a fixed width.
-
-    >>> pad_to_square(np.ones((1, 3))).tolist()
-    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
-    """
-    image = np.asarray(image)
-    if image.ndim == 3:
-        image = image[..., 0]
-    height, width = image.shape
-    side = max(height, width)
-    square = np.full((side, side), image[0, 0], dtype=image.dtype)
-    top, left = (side - height) // 2, (side - width) // 2
-    square[top:top + height, left:left + width] = image
-    return square
-
-
-def scatter_raster(latents: np.ndarray, labels: np.ndarray, colors: np.ndarray,
-                   side: int = 240, low: float = WINDOW[0], high: float = WINDOW[1]) -> np.ndarray:
-    """A small RGB picture (side, side, 3) uint8 of the 2-D latents over [low, high]^2.
-
-    ``colors`` is (classes, 3) uint8, one colour per label. The pages draw markers on it
-    instead of re-sending a 10,000-point interactive chart on every slider move.
-    """
-    canvas = np.full((side, side, 3), 255, dtype=np.uint8)
-    columns, rows = _to_pixels(latents[:, 0], latents[:, 1], side, low, high)
-    inside = (columns >= 0) & (columns < side) & (rows >= 0) & (rows < side)
-    canvas[rows[inside], columns[inside]] = colors[np.asarray(labels)[inside]]
-    canvas[[0, -1], :] = 120  # A grey frame marks the window's edge.
-    canvas[:, [0, -1]] = 120
-    return canvas
-
-
-def mark(raster: np.ndarray, point: tuple[float, float], low: float = WINDOW[0],
-         high: float = WINDOW[1], radius: int = 6) -> np.ndarray:
-    """A copy of ``raster`` with a black ring and cross at latent ``point`` (clipped to the edge)."""
-    side = raster.shape[0]
-    column, row = _to_pixels(np.array([point[0]]), np.array([point[1]]), side, low, high)
-    column, row = int(np.clip(column[0], 0, side - 1)), int(np.clip(row[0], 0, side - 1))
-    marked = raster.copy()
-    rows, columns = np.ogrid[:side, :side]
-    distance = np.sqrt((rows - row) ** 2 + (columns - column) ** 2)
-    marked[(distance <= radius + 1) & (distance >= radius - 1)] = 0
-    marked[row, max(column - radius, 0): column + radius + 1] = 0
-    marked[max(row - radius, 0): row + radius + 1, column] = 0
-    return marked
-
-
-def _to_pixels(z1: np.ndarray, z2: np.ndarray, side: int, low: float, high: float
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Latent coordinates -> (column, row) pixel indices; z2 grows upwards."""
-    scale = (side - 1) / (high - low)
-    columns = np.round((np.asarray(z1) - low) * scale).astype(np.int64)
-    rows = np.round((high - np.asarray(z2)) * scale).astype(np.int64)
-    return columns, rows

@@ -33,7 +33,7 @@ import math
 import keras
 from keras import layers
 
-from .config import IMAGE_SHAPE, LATENT_KINDS
+from .config import IMAGE_SHAPE, LATENT_KINDS, WINDOW
 
 
 @keras.saving.register_keras_serializable(package="ae_core")
@@ -46,7 +46,7 @@ class SquashToWindow(layers.Layer):
     normal x uniform over the window (``slope`` unused).
     """
 
-    def __init__(self, half_width: float = 5.0, slope: float = 2.0, function: str = "tanh", **kwargs):
+    def __init__(self, half_width: float = WINDOW[1], slope: float = 2.0, function: str = "tanh", **kwargs):
         super().__init__(**kwargs)
         if function not in ("tanh", "erf"):
             raise ValueError(f"function must be 'tanh' or 'erf', not {function!r}.")
@@ -89,9 +89,9 @@ def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float =
     if latent == "normalised":
         x = layers.Rescaling(latent_scale, name="latent_scale")(x)
     elif latent == "uniform":
-        x = SquashToWindow(5.0, function="erf", name="latent_uniform")(x)
+        x = SquashToWindow(WINDOW[1], function="erf", name="latent_uniform")(x)
     elif latent == "window":
-        x = SquashToWindow(5.0, slope=latent_scale, function="tanh", name="latent_window")(x)
+        x = SquashToWindow(WINDOW[1], slope=latent_scale, function="tanh", name="latent_window")(x)
     z = layers.Identity(name="latent")(x)
     return keras.Model(images, z, name="encoder")
 

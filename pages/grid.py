@@ -1,15 +1,18 @@
-"""The article's figure: digits decoded on a regular grid over the latent plane."""
+"""The article's figure: images decoded on a regular grid over the latent plane."""
 
 import streamlit as st
 
-from ae_core.explore import to_png
-from ui import state
+from ui import frame, state
 from ui.figures import grid_figure
+from ui.images import to_png
 
+frame.require()
+
+choice = state.current()
 st.title("Decoded grid")
 st.caption("Each cell is the decoder's drawing of one point (z1, z2) of a regular grid. "
            "Nothing here comes from the data: it is what the decoder imagines everywhere.")
-state.model_or_stop(2)
+state.models_or_stop(choice)
 
 size_column, range_column = st.columns([1, 2])
 size = size_column.slider("Grid size", min_value=2, max_value=30, value=10, key="size",
@@ -19,9 +22,9 @@ low, high = range_column.slider("Range of z1 and z2", min_value=-10.0, max_value
 if low >= high:
     st.error("The range needs two different ends; drag them apart.")
     st.stop()
-image, z1_values, z2_values = state.decoded_grid(size, low, high)
+image, z1_values, z2_values = state.decoded_grid(choice, size, low, high)
 st.plotly_chart(grid_figure(image, z1_values, z2_values), key="grid_chart",
                 config={"displaylogo": False, "staticPlot": False})
 st.download_button("Download the grid (PNG)", data=lambda: to_png(image), key="download_grid",
-                   file_name=f"{state.current().dataset}_grid_{size}x{size}_{low:g}_{high:g}.png", mime="image/png",
+                   file_name=f"{choice.dataset}_grid_{size}x{size}_{low:g}_{high:g}.png", mime="image/png",
                    on_click="ignore", icon=":material/download:")

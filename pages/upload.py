@@ -6,17 +6,20 @@ from streamlit_drawable_canvas import st_canvas
 
 import ae_core
 from ae_core.digits import UPLOAD_EXTENSIONS
-from ae_core.explore import enlarge, mark, nearest, pad_to_square, tile
-from ui import state
+from ae_core.explore import nearest, tile
+from ui import frame, state
+from ui.images import enlarge, mark, pad_to_square
+
+frame.require()
 
 st.title("Your digit")
 st.caption("Draw a digit in the box, or upload a photo or scan of one handwritten digit (dark on "
            "light or light on dark, any size, PNG, JPEG, GIF, BMP or WebP). Either is prepared the "
            "way MNIST was made, then encoded and decoded.")
-model_2d = state.model_or_stop(2)
-model_10d = state.model_or_stop(10)
-if state.current().dataset != "mnist":
-    st.warning(f"The model in use was trained on {state.DATASETS[state.current().dataset]}, not on "
+choice = state.current()
+model_2d, model_10d = state.models_or_stop(choice)
+if choice.dataset != "mnist":
+    st.warning(f"The model in use was trained on {state.DATASETS[choice.dataset]}, not on "
                "digits. Your drawing will be read as the nearest thing it knows: expect a blurred "
                "garment, not your digit. Choose MNIST in the sidebar to see a digit come back.")
 
@@ -66,16 +69,16 @@ columns = st.columns([1, 1, 1, 2])
 columns[0].image(enlarge(steps.mnist, 5), caption="your digit, prepared", output_format="PNG")
 columns[1].image(enlarge(model_2d.decode(code_2d)[0], 5), caption="2-D reconstruction", output_format="PNG")
 columns[2].image(enlarge(model_10d.decode(code_10d)[0], 5), caption="10-D reconstruction", output_format="PNG")
-table, problem = state.test_table_or_none()
+table, problem = state.test_table_or_none(choice)
 if table is None:
     columns[3].warning(f"The map and the neighbours need the MNIST test set. {problem}")
     st.stop()
-columns[3].image(mark(state.map_raster(), (float(code_2d[0]), float(code_2d[1]))), width=260,
+columns[3].image(mark(state.map_raster(choice), (float(code_2d[0]), float(code_2d[1]))), width=260,
                  caption=f"where it lands: z = ({code_2d[0]:.2f}, {code_2d[1]:.2f})", output_format="PNG")
 
 st.subheader("3 · Its five nearest test digits")
-images, labels = state.test_set()
-neighbours = nearest(code_10d, state.test_latents(10), count=5)
+images, labels = state.test_set(choice.dataset)
+neighbours = nearest(code_10d, state.test_latents(choice, 10), count=5)
 st.image(enlarge(tile(images[neighbours], columns=5), 4),
          caption="labels " + ", ".join(str(int(labels[i])) for i in neighbours)
          + " · nearest in the 10-D latent, which keeps a digit among its own kind far more "

@@ -7,7 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image
 
-from ae_core.explore import WINDOW, enlarge
+from ae_core.config import WINDOW
+
+from .images import enlarge
 
 # Plotly's default qualitative palette: ten well-separated colours, one per class.
 PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
@@ -15,7 +17,7 @@ PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
 
 
 def palette_rgb() -> np.ndarray:
-    """PALETTE as a (10, 3) uint8 array, for ``ae_core.explore.scatter_raster``."""
+    """PALETTE as a (10, 3) uint8 array, for ``ui.images.scatter_raster``."""
     return np.array([[int(color[i:i + 2], 16) for i in (1, 3, 5)] for color in PALETTE], dtype=np.uint8)
 
 
@@ -41,13 +43,14 @@ def latent_map(table: pd.DataFrame, class_names: tuple[str, ...], colour_by: str
     else:
         errors = table["reconstruction_error"].to_numpy()
         names = np.asarray(class_names)[table["label"].to_numpy()]
+        # The top 1% would otherwise stretch the scale and grey out the rest; the bar says so.
+        cap = float(np.percentile(errors, 99))
         figure.add_trace(go.Scattergl(
-            x=table["z1"], y=table["z2"], mode="markers", name="test digits",
+            x=table["z1"], y=table["z2"], mode="markers", name="test images",
             customdata=table["index"].to_numpy(),
-            marker=dict(size=4, color=errors, colorscale="Plasma", opacity=0.8, cmin=0.0,
-                        # The top 1% would otherwise stretch the scale and grey out the rest.
-                        cmax=float(np.percentile(errors, 99)),
-                        colorbar=dict(title="reconstruction<br>error (MSE)", thickness=14)),
+            marker=dict(size=4, color=errors, colorscale="Plasma", opacity=0.8, cmin=0.0, cmax=cap,
+                        colorbar=dict(title=f"reconstruction<br>error (MSE),<br>capped at {cap:.3f}<br>"
+                                            f"(worst {errors.max():.3f})", thickness=14)),
             text=[f"label {name}<br>error {error:.4f}" for name, error in zip(names, errors)],
             hovertemplate="%{text}<br>test index %{customdata}<br>"
                           "z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
@@ -57,6 +60,8 @@ def latent_map(table: pd.DataFrame, class_names: tuple[str, ...], colour_by: str
                      line=dict(color="#444", width=1.5, dash="dash"))
     figure.update_layout(
         height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=colour_by == "label",
+        # A plain drag selects a box, as the page says; zoom is the wheel or the toolbar.
+        dragmode="select",
         legend=dict(title="label (click to hide)", itemsizing="constant"),
         xaxis=dict(title="z1", range=[low - 0.5, high + 0.5], zeroline=False),
         yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], zeroline=False,
@@ -89,28 +94,43 @@ def add_drift(figure: go.Figure, drift: np.ndarray, z1_values: np.ndarray,
     """Colour the plane under the points by ‖z − E(D(z))‖ (from ``explore.reencoding_drift``)."""
     heatmap = go.Heatmap(
         z=drift, x=z1_values, y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
-        colorbar=dict(title="‖z − E(D(z))‖", orientation="h", y=-0.12, thickness=12, len=0.6),
+        # Above the plot, clear of the z1 axis below it and of the legend beside it.
+        colorbar=dict(title=dict(text="‖z − E(D(z))‖", side="right"), orientation="h", x=0.5, y=1.0,
+                      xanchor="center", yanchor="bottom", thickness=10, len=0.5),
         hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>moves by %{z:.2f}<extra></extra>")
     figure.add_trace(heatmap)
     # Moved first in the data, so that it is drawn under the points.
     figure.data = (figure.data[-1], *figure.data[:-1])
+    figure.update_layout(margin=dict(t=60))
+
+
+# The markers are WebGL traces added after the points: plotly draws all WebGL traces on one
+# canvas above its SVG layer, in trace order, so an SVG marker would sit under the points.
+# Each is drawn twice, white and wide under black and narrow, to show on any background.
+_HALO = (("white", 5, 3), ("black", 2.5, 0))  # (colour, line width, extra marker size)
 
 
 def add_segment(figure: go.Figure, start: tuple[float, float], end: tuple[float, float]) -> None:
-    """Draw the straight path between two codes, with its ends marked A and B."""
-    figure.add_trace(go.Scatter(
-        x=[start[0], end[0]], y=[start[1], end[1]], mode="lines+markers+text", name="path",
-        text=["A", "B"], textposition="top center", textfont=dict(size=16, color="black"),
-        line=dict(color="black", width=3), marker=dict(size=12, color="black"),
-        hoverinfo="skip", showlegend=False))
+    """Draw the straight path between two codes, with its ends marked A and B, above the points."""
+    for colour, width, extra in _HALO:
+        figure.add_trace(go.Scattergl(
+            x=[start[0], end[0]], y=[start[1], end[1]], mode="lines+markers", name="path",
+            line=dict(color=colour, width=width), marker=dict(size=12 + extra, color=colour),
+            hoverinfo="skip", showlegend=False))
+    figure.add_trace(go.Scattergl(
+        x=[start[0], end[0]], y=[start[1], end[1]], mode="text", name="path ends", text=["A", "B"],
+        textposition="top center", textfont=dict(size=18, color="black"), hoverinfo="skip",
+        showlegend=False))
 
 
 def add_ring(figure: go.Figure, point: tuple[float, float]) -> None:
-    """Circle one code, for a digit chosen by a link rather than a click."""
-    figure.add_trace(go.Scatter(
-        x=[point[0]], y=[point[1]], mode="markers", name="chosen", hoverinfo="skip",
-        marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="black", width=3)),
-        showlegend=False))
+    """Circle one code, above the points: the test image chosen by a link, a click or a number."""
+    for colour, width, extra in _HALO:
+        figure.add_trace(go.Scattergl(
+            x=[point[0]], y=[point[1]], mode="markers", name="chosen", hoverinfo="skip",
+            # WebGL draws an open symbol's outline in the marker's own colour.
+            marker=dict(size=20 + extra, color=colour, symbol="circle-open", line=dict(color=colour, width=width)),
+            showlegend=False))
 
 
 def grid_figure(image: np.ndarray, z1_values: np.ndarray, z2_values: np.ndarray) -> go.Figure:

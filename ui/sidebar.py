@@ -1,18 +1,18 @@
-"""The sidebar on every page: what an autoencoder is, the model card, reconstructions."""
+"""The sidebar on every page: the dataset and model, what an autoencoder is, the model card."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 import ae_core
-from ae_core.explore import enlarge
 
 from . import state
+from .images import enlarge
 
 ABOUT = (
     "An autoencoder is a neural network trained to copy its input through a narrow middle. "
-    "The encoder squeezes each 28x28 digit into a short code z, and the decoder redraws the digit "
-    "from that code alone. With only two numbers in z, every digit becomes a point on a plane "
+    "The encoder squeezes each 28x28 image into a short code z, and the decoder redraws the image "
+    "from that code alone. With only two numbers in z, every image becomes a point on a plane "
     "that you can see, click and walk across."
 )
 
@@ -38,21 +38,27 @@ def render() -> None:
         choose_model()
         st.markdown("### What is this?")
         st.caption(ABOUT)
+        choice = state.current()
         try:
-            card = state.model(2).card
+            card = state.model(choice).card
         except ae_core.WeightsError as error:
             st.error(str(error))
             return
         st.markdown("### Model in use")
         st.markdown(
             f"**{card['latent_dim']}-D latent**, {state.DATASETS[card['dataset']]}  \n"
-            f"test MSE **{card['best_val_mse']:.4f}** after {card['epochs_run']} epochs  \n"
+            f"test MSE **{card['best_val_mse']:.4f}** after {card['epochs_run']} "
+            f"epoch{'s' if card['epochs_run'] != 1 else ''}  \n"
             f"{card['optimizer']} lr {card['learning_rate']:g}, batch {card['batch_size']}  \n"
             f"{card['train_images']:,} training images, trained {card['date'][:10]}  \n"
-            f"{'shipped weights' if state.current().name == 'shipped' else 'model ' + state.current().name}")
+            f"{'shipped weights' if choice.name == 'shipped' else 'model ' + choice.name}")
+        problem = ae_core.data_mismatch(card, choice.dataset)
+        if problem:
+            st.warning(problem)
         try:
-            strip = state.reconstruction_strip()
+            strip = state.reconstruction_strip(choice)
         except (ae_core.DataUnavailableError, ae_core.WeightsError) as error:
             st.caption(f"Reconstructions unavailable: {error}")
             return
-        st.image(enlarge(strip, 2), caption="top: test images · middle: 2-D · bottom: 10-D reconstruction", output_format="PNG")
+        st.image(enlarge(strip, 2), caption="top: test images · middle: 2-D · bottom: 10-D reconstruction",
+                 output_format="PNG")

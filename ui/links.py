@@ -1,0 +1,130 @@
+"""Every value a link can carry, checked before any widget sees it.
+
+A page's controls are bound to the URL, so a link reopens a view. Streamlit parses a bound
+value itself when the session starts, and some values crash it (an integer input given
+``1e309``). So ``app.py`` checks the link first: a reversed range is put in order, a value
+no control could take is dropped with one line saying so, and when anything changed the
+page is opened again on the cleaned link, which is the one Streamlit then reads.
+
+>>> Whole("index", 0, 9999).check(["1e309"])
+(None, 'index=1e309 was ignored: it must be a whole number from 0 to 9999.')
+>>> Range("range", -10.0, 10.0, 0.5).check(["3", "-3"])
+(['-3', '3'], None)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import ae_core
+from ae_core.config import DATASETS, SHIPPED, WINDOW
+
+MAX_LENGTH = 100  # No honest value is longer; a 400-digit number is not a link.
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text) if len(text) <= MAX_LENGTH else math.nan
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _steps_from(low: float, value: float, step: float) -> bool:
+    """Whether ``value`` lies on the grid low, low + step, ... (to float precision)."""
+    count = (value - low) / step
+    return abs(count - round(count)) < 1e-6
+
+
+@dataclass(frozen=True)
+class Whole:
+    name: str
+    low: int
+    high: int
+
+    def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
+        number = _number(values[-1])
+        if len(values) == 1 and number is not None and number.is_integer() and self.low <= number <= self.high:
+            return [str(int(number))], None
+        return None, (f"{self.name}={values[-1][:20]} was ignored: it must be a whole number from "
+                      f"{self.low} to {self.high}.")
+
+
+@dataclass(frozen=True)
+class Number:
+    name: str
+    low: float
+    high: float
+    step: float
+
+    def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
+        number = _number(values[-1])
+        if len(values) == 1 and number is not None and self.low <= number <= self.high \
+                and _steps_from(self.low, number, self.step):
+            return values, None
+        return None, (f"{self.name}={values[-1][:20]} was ignored: it must be a number from "
+                      f"{self.low:g} to {self.high:g} in steps of {self.step:g}.")
+
+
+@dataclass(frozen=True)
+class Range:
+    name: str
+    low: float
+    high: float
+    step: float
+
+    def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
+        numbers = [_number(value) for value in values]
+        if len(numbers) == 2 and None not in numbers and numbers[0] != numbers[1] and all(
+                self.low <= number <= self.high and _steps_from(self.low, number, self.step)
+                for number in numbers):
+            return [f"{number:g}" for number in sorted(numbers)], None  # Reversed ends: put in order.
+        return None, (f"{self.name}={'&'.join(values)[:40]} was ignored: it takes two different "
+                      f"numbers from {self.low:g} to {self.high:g} in steps of {self.step:g}.")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    name: str
+    options: tuple[str, ...]
+
+    def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
+        if len(values) == 1 and values[0] in self.options:
+            return values, None
+        return None, (f"{self.name}={values[-1][:20]} was ignored: it must be one of "
+                      f"{', '.join(self.options)}.")
+
+
+TEST_INDEX = Whole("index", 0, 9999)
+# What each page's controls take from a link, by the page's url_path; the sidebar's are in `check`.
+PAGE_PARAMETERS = {
+    "map": (OneOf("colour", ("label", "error")), OneOf("background", ("none", "digits", "drift")),
+            Whole("density", 5, 40), Number("opacity", 0.1, 1.0, 0.05), TEST_INDEX),
+    "grid": (Whole("size", 2, 30), Range("range", -10.0, 10.0, 0.5)),
+    "sliders": (Number("z1", *WINDOW, 0.05), Number("z2", *WINDOW, 0.05)),
+    "paths": (Whole("a", 0, 9999), Whole("b", 0, 9999), Whole("steps", 3, 20)),
+    "upload": (),
+    "train": (),
+}
+
+
+def check(url_path: str, params: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
+    """``(cleaned, notes)``: the link's parameters as the page's controls can take them, and one
+    line for each value that was dropped. Parameters no control reads are left alone."""
+    dataset = params.get("dataset", ["mnist"])[-1]
+    specs = [OneOf("dataset", DATASETS)]
+    if dataset in DATASETS:
+        specs.append(OneOf("model", tuple(ae_core.available_models(dataset)) or (SHIPPED,)))
+    specs += PAGE_PARAMETERS.get(url_path, ())
+    cleaned, notes = dict(params), []
+    for spec in specs:
+        if spec.name not in params:
+            continue
+        values, note = spec.check(params[spec.name])
+        if values is None:
+            del cleaned[spec.name]
+            notes.append(note)
+        else:
+            cleaned[spec.name] = values
+    return cleaned, notes

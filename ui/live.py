@@ -1,0 +1,89 @@
+"""Views that decode in the browser, once per animation frame: the map's hover, the
+sliders page's pad and the paths page's scrubber.
+
+Each is an ``st.components.v2`` component. Its data is one block of bytes: a 4-byte
+length, the view's settings as JSON, then the decoder (``ae_core.export.decoder_bundle``,
+made once per model by ``ui.state``). The JavaScript in ``ui/live/`` is plain: no library
+is fetched or shipped, so a server on a closed network works. A browser that cannot
+decode (a script error, or a decoder that does not reproduce Keras's check image) shows
+one line and reports it in ``result.failed``, and the pages then draw their images on the
+server as before.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from ae_core.config import WINDOW
+
+from . import state
+
+SCRIPTS = Path(__file__).parent / "live"
+# Every view's module begins with the decoder and the helpers all views share.
+_PRELUDE = "\n".join((SCRIPTS / name).read_text() for name in ("decoder.js", "common.js"))
+PAD_STEP = 0.05  # The pad hands the server points rounded to this, the sliders' step.
+
+_CSS = """
+.live { display: flex; flex-direction: column; align-items: flex-start; gap: 0.4rem; }
+.digit { width: 168px; height: 168px; image-rendering: pixelated; background: black; border-radius: 4px; }
+.readout { font-size: 0.875rem; opacity: 0.8; min-height: 1.3em; }
+.failure { font-size: 0.875rem; color: #9a6700; margin: 0; }
+.pad-row, .scrub-row { display: flex; flex-wrap: wrap; align-items: center; gap: 1.5rem; }
+.pad { width: 320px; height: 320px; cursor: crosshair; touch-action: none; }
+.scrub { display: flex; flex-direction: column; gap: 0.3rem; flex: 0 1 480px; }
+.track { width: 100%; max-width: 480px; cursor: ew-resize; touch-action: none; }
+.pad:focus-visible, .track:focus-visible { outline: 2px solid #ff4b4b; outline-offset: 2px; }
+"""
+
+
+def _component(name: str, script: str):
+    return st.components.v2.component(name, js=_PRELUDE + (SCRIPTS / script).read_text(), css=_CSS,
+                                      isolate_styles=True)
+
+
+_map_hover = _component("latent_map_hover", "map_hover.js")
+_pad = _component("latent_pad", "pad.js")
+_scrubber = _component("latent_scrubber", "scrubber.js")
+
+
+def envelope(settings: dict, bundle: bytes) -> bytes:
+    """A view's data: the length of its settings' JSON, the JSON, then the decoder bundle."""
+    encoded = json.dumps(settings).encode()
+    return len(encoded).to_bytes(4, "little") + encoded + bundle
+
+
+def _ignore() -> None:
+    """A callback that only registers the state name; the value is read from the result."""
+
+
+def map_hover(choice: state.Choice, chart_key: str):
+    """The digit decoded under the pointer wherever it is over the chart keyed ``chart_key``.
+
+    Returns the component's result; ``result.failed`` holds the reason when the browser
+    could not decode.
+    """
+    return _map_hover(key="live_map_hover", data=envelope({"chart": chart_key}, state.decoder_bundle(choice)),
+                      on_failed_change=_ignore)
+
+
+def pad(choice: state.Choice, point: tuple[float, float], on_release: Callable[[], None]):
+    """The 2-D pad over the small map; ``result.release`` is the point where it was let go.
+
+    ``on_release`` runs before the rerun, so it may set the sliders' session state.
+    """
+    settings = {"z": [float(point[0]), float(point[1])], "window": list(WINDOW), "step": PAD_STEP,
+                "background": "data:image/png;base64," + base64.b64encode(state.map_raster_png(choice)).decode()}
+    return _pad(key="live_pad", data=envelope(settings, state.decoder_bundle(choice)),
+                on_release_change=on_release, on_failed_change=_ignore)
+
+
+def scrubber(choice: state.Choice, start: tuple[float, float], end: tuple[float, float]):
+    """A handle on the segment from ``start`` to ``end`` and the digit decoded where it stands."""
+    settings = {"a": [float(value) for value in start], "b": [float(value) for value in end], "t": 0.5}
+    return _scrubber(key="live_scrubber", data=envelope(settings, state.decoder_bundle(choice)),
+                     on_failed_change=_ignore)
