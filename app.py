@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import frame, links, sidebar
+from ui import uploads  # noqa: F401  Importing it keeps one uploaded file per session (ui/uploads.py).
 
 page, home, pages = frame.navigation()
 
@@ -12,7 +13,7 @@ cleaned, notes = links.check(page.url_path, link)
 if page is home or cleaned != link:
     st.session_state["link_notes"] = notes
     st.switch_page(pages[0] if page is home else page,
-                   query_params=[(key, value) for key, values in cleaned.items() for value in values])
+                   query_params=cleaned)
 sidebar.render()
 for note in st.session_state.pop("link_notes", []):
     st.caption(f":material/link_off: The link's {note}")

@@ -12,10 +12,25 @@ Uploads come from strangers, so the file is treated as hostile:
 
 * Only PNG, JPEG, GIF, BMP and WebP are decoded, recognised from the bytes themselves
   (Pillow's format sniffing), never from the file name.
+* Files over ``MAX_BYTES`` = 20,000,000 bytes are refused: "20 MB" as the browser counts
+  for ``server.maxUploadSize = 20`` (Streamlit's uploader uses decimal megabytes except on
+  Windows; its server allows 20 MiB), so the page, the browser and this module state and
+  enforce the same limit.
 * The pixel count is read from the header and checked *before* decoding. The limit,
-  ``MAX_PIXELS`` = 4096 x 4096 (16.8 megapixels), admits any phone photo (12 MP) yet
-  keeps the decoded image under 64 MB even as RGBA; Pillow's own limit (89 MP, about
-  360 MB as RGBA) would let one upload take most of a small server's memory.
+  ``MAX_PIXELS`` = 4096 x 4096 (16.8 megapixels), admits any phone photo (12 MP); Pillow's
+  own limit (89 MP, about 360 MB as RGBA) would let one upload take most of a small server's
+  memory. Two formats cost more per pixel and have lower limits: WebP (Pillow decodes it
+  through four full-size RGBA buffers) at ``MAX_WEBP_PIXELS`` = 2048 x 2048, and a
+  progressive JPEG (libjpeg holds all its coefficients) at 64 MiB of coefficients.
+* A PNG or WebP may hold at most ``MAX_METADATA_BYTES`` (1 MB) besides its pixels (text,
+  EXIF, colour profile, private chunks), counted from the chunk headers before decoding;
+  Pillow would keep up to three copies of it beside the image.
+* The decoded image is the only full-size copy: conversion and shrinking run in strips of
+  ``STRIP_ROWS`` rows, JPEGs are decoded at a reduced scale, and EXIF orientation is applied
+  to the shrunk result. Measured in a fresh process, the worst file these limits admit (a
+  4096 x 4096 RGBA PNG) peaks at 84 MB; tests/test_digits.py holds every worst case under 90 MB.
+* At most ``DECODE_SLOTS`` (2) preparations run at once in a process, whatever thread calls;
+  the others wait for a slot, and are refused after ``DECODE_WAIT_SECONDS``.
 * Only the first frame of an animation is read; EXIF orientation is applied when it is
   readable and ignored when it is broken; 16-bit images are scaled, not clipped; a
   transparent background counts as paper.
@@ -25,16 +40,35 @@ Uploads come from strangers, so the file is treated as hostile:
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, PngImagePlugin
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
-MAX_BYTES = 5 * 1024 * 1024  # Matches server.maxUploadSize in .streamlit/config.toml.
+# server.maxUploadSize in .streamlit/config.toml is 20; the browser refuses files over
+# 20 * 10**6 bytes (and says "must be 20.0MB or smaller"), the server over 20 * 2**20.
+MAX_BYTES = 20 * 10**6
 MAX_PIXELS = 4096 * 4096
+# Pillow decodes WebP through four full-size RGBA buffers (libwebp's canvases, a bytes copy,
+# the image): 2048 x 2048 peaks at 75 MB, within what a 4096 x 4096 PNG costs (84 MB).
+MAX_WEBP_PIXELS = 2048 * 2048
+# libjpeg holds every DCT coefficient of a progressive JPEG (2 bytes each) however small it is
+# asked to decode it: at most as much as the largest decoded image, 4 bytes x MAX_PIXELS.
+MAX_PROGRESSIVE_JPEG_BYTES = 4 * MAX_PIXELS
+# What a PNG or WebP may hold besides its pixels (text, EXIF, colour profile, private chunks):
+# Pillow keeps all of it in memory, up to three copies, beside the decoded image.
+MAX_METADATA_BYTES = 10**6
+# Pillow's own cap on decompressed PNG text (64 MB by default, for the whole process).
+PngImagePlugin.MAX_TEXT_MEMORY = min(PngImagePlugin.MAX_TEXT_MEMORY, MAX_METADATA_BYTES)
+TOO_MUCH_METADATA = (f"The file holds more than {MAX_METADATA_BYTES // 10**6} MB of data besides the "
+                     f"picture (text, EXIF or a colour profile); please save it again without it.")
+DECODE_SLOTS = 2  # Preparations running at once in one process (the server has 2 cores).
+DECODE_WAIT_SECONDS = 60  # How long a preparation waits for a slot before it is refused.
+STRIP_ROWS = 256  # Large images are converted and shrunk this many rows at a time.
 MIN_SIDE = 8  # Fewer pixels than this across cannot hold a recognisable digit.
 MAX_ASPECT = 20  # A strip 20 times longer than wide is a line, not a digit.
 WORKING_SIDE = 1024  # Larger images are shrunk to this first: plenty for a 20x20 result.
@@ -58,8 +92,23 @@ def image_to_mnist(data: bytes) -> np.ndarray:
     return prepare_digit(data).mnist
 
 
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+
+
 def prepare_digit(data: bytes) -> DigitSteps:
-    """Like ``image_to_mnist``, but returns every step of the preparation."""
+    """Like ``image_to_mnist``, but returns every step of the preparation.
+
+    At most ``DECODE_SLOTS`` calls run at once in a process, whichever thread they come from."""
+    _check_bytes(data)
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS):
+        raise ValueError("The server is busy preparing other images; please try again in a minute.")
+    try:
+        return _prepare(data)
+    finally:
+        _decode_slots.release()
+
+
+def _prepare(data: bytes) -> DigitSteps:
     grey, alpha = _decode(data)
     ink, inverted = _to_ink(grey, alpha)
     rows, cols = np.nonzero(ink > 0.25)
@@ -74,29 +123,44 @@ def prepare_digit(data: bytes) -> DigitSteps:
                       mnist=mnist[..., np.newaxis], inverted=inverted)
 
 
-def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode safely to a grey image in [0, 1] and its alpha (None if fully opaque)."""
+def _check_bytes(data: bytes) -> None:
+    """The checks that need no decoding: a file, not empty, not over ``MAX_BYTES``."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError("The upload could not be read as a file.")
     if len(data) == 0:
         raise ValueError("The file is empty.")
     if len(data) > MAX_BYTES:
-        raise ValueError(f"The file is larger than {MAX_BYTES // 2**20} MB; please upload a smaller image.")
+        raise ValueError(f"The file is larger than {MAX_BYTES // 10**6} MB; please upload a smaller image.")
+
+
+def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode safely to a grey image in [0, 1] and its alpha (None if fully opaque)."""
+    if _metadata_bytes(data) > MAX_METADATA_BYTES:  # Before Pillow reads (and copies) any of it.
+        raise ValueError(TOO_MUCH_METADATA)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd metadata; we judge the pixels.
             image = Image.open(io.BytesIO(bytes(data)), formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError:  # Pillow's own, far larger limit, hit while opening.
-        raise ValueError(f"The image has far more than the {MAX_PIXELS // 10**6} megapixels this "
+        raise ValueError(f"The image has far more than the {MAX_PIXELS / 10**6:.1f} megapixels this "
                          f"app accepts; please scale it down.") from None
-    except Exception:  # UnidentifiedImageError, and whatever a hostile header provokes.
+    except Exception as error:  # UnidentifiedImageError, and whatever a hostile header provokes.
+        if _is_text_limit(error):
+            raise ValueError(TOO_MUCH_METADATA) from None
         if _looks_like_allowed_format(bytes(data[:16])):
             raise ValueError("The image file is damaged or incomplete and cannot be decoded.") from None
         raise ValueError("This file is not a PNG, JPEG, GIF, BMP or WebP image.") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ValueError(f"The image is {width}x{height} pixels, more than the "
-                         f"{MAX_PIXELS // 10**6} megapixels this app accepts; please scale it down.")
+                         f"{MAX_PIXELS / 10**6:.1f} megapixels this app accepts; please scale it down.")
+    if image.format == "WEBP" and width * height > MAX_WEBP_PIXELS:
+        raise ValueError(f"The WebP image is {width}x{height} pixels, more than the "
+                         f"{MAX_WEBP_PIXELS / 10**6:.1f} megapixels this app accepts in WebP; please "
+                         f"scale it down or save it as PNG or JPEG.")
+    if image.format in ("JPEG", "MPO") and _progressive_jpeg_bytes(image) > MAX_PROGRESSIVE_JPEG_BYTES:
+        raise ValueError(f"The progressive JPEG is {width}x{height} pixels, too large for this app to "
+                         f"decode within its memory limit; please scale it down or save it as PNG.")
     if min(width, height) < MIN_SIDE:
         raise ValueError(f"The image is {width}x{height} pixels, too small to hold a digit.")
     if max(width, height) > MAX_ASPECT * min(width, height):
@@ -105,16 +169,62 @@ def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image.seek(0)  # Only the first frame of an animation.
-            if image.format == "JPEG":
+            if image.format in ("JPEG", "MPO"):  # MPO: a phone's JPEG with extra pictures.
                 # Decode a large JPEG at a reduced scale straight away: fast and small.
                 image.draft(image.mode if image.mode in ("L", "RGB") else None,
                             (WORKING_SIDE, WORKING_SIDE))
             image.load()
-            image = _apply_orientation(image)
+            transpose = _orientation(image)
             grey, alpha = _to_grey_and_alpha(image)
-    except Exception:  # Truncated or corrupt pixel data: OSError, SyntaxError, struct.error, ...
+            del image  # The full-size pixels go now, before the smaller steps allocate.
+            if transpose is not None:  # Upright, applied to the shrunk image: no full-size copy.
+                grey = _transpose(grey, transpose)
+                alpha = None if alpha is None else _transpose(alpha, transpose)
+    except Exception as error:  # Truncated or corrupt pixel data: OSError, SyntaxError, struct.error, ...
+        if _is_text_limit(error):  # Compressed PNG text after the pixels, over the limit.
+            raise ValueError(TOO_MUCH_METADATA) from None
         raise ValueError("The image file is damaged or incomplete and cannot be decoded.") from None
     return grey, alpha
+
+
+def _is_text_limit(error: Exception) -> bool:
+    """Whether Pillow stopped at ``PngImagePlugin.MAX_TEXT_MEMORY`` (its ValueError names it)."""
+    return isinstance(error, ValueError) and "MAX_TEXT_MEMORY" in str(error)
+
+
+def _progressive_jpeg_bytes(image: Image.Image) -> int:
+    """What libjpeg's coefficient buffers take for a progressive JPEG (0 for a baseline one)."""
+    if not image.info.get("progressive") or not getattr(image, "layer", None):
+        return 0
+    width, height = image.size
+    most_h = max(h for _, h, _, _ in image.layer)
+    most_v = max(v for _, _, v, _ in image.layer)
+    return sum(2 * width * height * h * v // (most_h * most_v) for _, h, v, _ in image.layer)
+
+
+def _metadata_bytes(data: bytes) -> int:
+    """Bytes in a PNG's or WebP's chunks other than pixel data, read from the chunk headers alone.
+
+    0 for other formats (JPEG is decoded at a reduced scale, GIF and BMP keep little besides
+    the pixels). A malformed chunk list ends the count; Pillow then judges the file."""
+    view = memoryview(data)
+    if bytes(view[:8]) == b"\x89PNG\r\n\x1a\n":
+        position, pixels, big_endian, pad = 8, (b"IDAT", b"fdAT"), True, 4  # 4: each chunk's CRC.
+    elif bytes(view[:4]) == b"RIFF" and bytes(view[8:12]) == b"WEBP":
+        position, pixels, big_endian, pad = 12, (b"VP8 ", b"VP8L", b"ALPH", b"ANMF"), False, 0
+    else:
+        return 0
+    total = 0
+    while position + 8 <= len(view):
+        size = int.from_bytes(view[position: position + 4] if big_endian else view[position + 4: position + 8],
+                              "big" if big_endian else "little")
+        kind = bytes(view[position + 4: position + 8] if big_endian else view[position: position + 4])
+        if kind == b"IEND":
+            break
+        if kind not in pixels:
+            total += size
+        position += 8 + size + pad + (0 if big_endian else size % 2)  # RIFF pads chunks to even sizes.
+    return total
 
 
 def _looks_like_allowed_format(head: bytes) -> bool:
@@ -123,24 +233,40 @@ def _looks_like_allowed_format(head: bytes) -> bool:
             or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"))
 
 
-def _apply_orientation(image: Image.Image) -> Image.Image:
-    """Turn the image upright per its EXIF tag; a broken tag is ignored, not fatal."""
+# EXIF orientation -> the transposition that makes the image upright (as ImageOps.exif_transpose).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """How to turn the image upright per its EXIF tag; a broken tag is ignored, not fatal.
+
+    ``ImageOps.exif_transpose`` would do it on the full-size image, and returns a full-size
+    copy even when there is nothing to turn; the caller turns the shrunk image instead."""
     try:
-        return ImageOps.exif_transpose(image)
+        return _UPRIGHT.get(image.getexif().get(ExifTags.Base.Orientation, 1))
     except Exception:
-        return image
+        return None
+
+
+def _transpose(values: np.ndarray, method: Image.Transpose) -> np.ndarray:
+    """Pillow's ``transpose`` of a float image, on the array."""
+    return np.array(Image.fromarray(np.ascontiguousarray(values, dtype=np.float32)).transpose(method))
 
 
 def _to_grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Grey levels in [0, 1] (0 = black) and alpha in [0, 1] or None, at most ~WORKING_SIDE wide.
 
     Large images are first shrunk by an integer box average (cheap, and it keeps thin strokes),
-    so a 4000x4000 upload costs little more than a 1000x1000 one.
+    so a 4000x4000 upload costs little more than a 1000x1000 one. The shrinking, and any
+    conversion before it, runs ``STRIP_ROWS`` rows at a time, so the decoded image is the
+    only full-size copy.
     """
     factor = -(-max(image.size) // WORKING_SIDE)  # Ceiling division.
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = _block_mean(np.asarray(image), factor)
+        values = _block_mean(image, factor)
         top = float(values.max()) if values.size else 0.0
         if mode == "F":
             scale = top if top > 1.0 else 1.0
@@ -148,11 +274,9 @@ def _to_grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | Non
             scale = 65535.0 if (mode != "I" or top > 255) else 255.0
         return np.clip(values / scale, 0.0, 1.0), None
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
-    if mode not in ("L", "RGB", "RGBA", "LA"):
-        # Palettes (their transparency survives only this way), CMYK, 1-bit, ...
-        image = image.convert("RGBA" if has_alpha else "RGB")
-    if factor > 1:
-        image = image.reduce(factor)
+    # Palettes (their transparency survives only this way), CMYK, 1-bit, ... become RGB(A).
+    target = mode if mode in ("L", "RGB", "RGBA", "LA") else ("RGBA" if has_alpha else "RGB")
+    image = _reduce(image, factor, target)
     if not has_alpha:
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0, None
     image = image.convert("RGBA")
@@ -161,14 +285,38 @@ def _to_grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | Non
     return grey, (alpha if alpha.min() < 1.0 else None)
 
 
-def _block_mean(values: np.ndarray, factor: int) -> np.ndarray:
-    """Average ``factor`` x ``factor`` blocks (the array is cropped to whole blocks)."""
-    values = values.astype(np.float32)
+def _strips(height: int, factor: int) -> range:
+    """Tops of row strips whose height is a whole number of ``factor`` blocks."""
+    return range(0, height, factor * max(1, STRIP_ROWS // factor))
+
+
+def _reduce(image: Image.Image, factor: int, mode: str) -> Image.Image:
+    """``image.convert(mode).reduce(factor)``, strip by strip: no full-size converted copy."""
     if factor <= 1:
-        return values
-    height, width = (values.shape[0] // factor) * factor, (values.shape[1] // factor) * factor
-    blocks = values[:height, :width].reshape(height // factor, factor, width // factor, factor)
-    return blocks.mean(axis=(1, 3))
+        return image if image.mode == mode else image.convert(mode)
+    width, height = image.size
+    step = factor * max(1, STRIP_ROWS // factor)
+    reduced = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    for top in _strips(height, factor):
+        strip = image.crop((0, top, width, min(height, top + step)))  # Keeps palette and transparency.
+        if strip.mode != mode:
+            strip = strip.convert(mode)
+        reduced.paste(strip.reduce(factor), (0, top // factor))
+    reduced.info = dict(image.info)  # A grey or RGB image's "transparency" still applies.
+    return reduced
+
+
+def _block_mean(image: Image.Image, factor: int) -> np.ndarray:
+    """Average ``factor`` x ``factor`` blocks as float32 (cropped to whole blocks), strip by strip."""
+    if factor <= 1:
+        return np.asarray(image, dtype=np.float32)
+    width, height = (image.size[0] // factor) * factor, (image.size[1] // factor) * factor
+    step = factor * max(1, STRIP_ROWS // factor)
+    rows = []
+    for top in _strips(height, factor):
+        values = np.asarray(image.crop((0, top, width, min(height, top + step))), dtype=np.float32)
+        rows.append(values.reshape(values.shape[0] // factor, factor, width // factor, factor).mean(axis=(1, 3)))
+    return np.concatenate(rows)
 
 
 def _to_ink(grey: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, bool]:

@@ -1,27 +1,40 @@
-"""Upload a photo of your own handwritten digit and see what the model makes of it."""
+"""Draw or upload your own digit (or any image) and see what the model makes of it."""
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 import ae_core
 from ae_core.digits import UPLOAD_EXTENSIONS
 from ae_core.explore import nearest, tile
-from ui import frame, state
+from ui import frame, state, uploads
 from ui.images import enlarge, mark, pad_to_square
 
 frame.require()
+uploads.install()  # Importing ui.uploads already did, in a server; this only checks.
 
-st.title("Your digit")
+st.title("Your image")
 st.caption("Draw a digit in the box, or upload a photo or scan of one handwritten digit (dark on "
-           "light or light on dark, any size, PNG, JPEG, GIF, BMP or WebP). Either is prepared the "
-           "way MNIST was made, then encoded and decoded.")
+           f"light or light on dark; PNG, JPEG, GIF, BMP or WebP, {uploads.LIMIT_TEXT}). Either is "
+           "prepared the way MNIST was made, then encoded and decoded.")
 choice = state.current()
 model_2d, model_10d = state.models_or_stop(choice)
 if choice.dataset != "mnist":
     st.warning(f"The model in use was trained on {state.DATASETS[choice.dataset]}, not on "
                "digits. Your drawing will be read as the nearest thing it knows: expect a blurred "
                "garment, not your digit. Choose MNIST in the sidebar to see a digit come back.")
+
+
+PREVIEW_SIDE = 224  # The steps are shown 112 pixels wide: twice that is sharp on any screen.
+
+
+def preview(image: np.ndarray) -> np.ndarray:
+    """A step as a uint8 square of at most about PREVIEW_SIDE pixels (a large upload's are 1024)."""
+    factor = -(-max(image.shape) // PREVIEW_SIDE)  # Shrunk first: no full-size copies.
+    if factor > 1:
+        image = np.asarray(Image.fromarray(np.asarray(image, dtype=np.float32)).reduce(factor))
+    return enlarge(pad_to_square(image), 1)
 
 
 def use(source: str) -> None:
@@ -35,8 +48,9 @@ with draw_column:
                         return_image_data=True, on_change=lambda: use("canvas"))
     st.caption("Draw with the mouse or a finger; the bin icon under the box clears it.")
 with upload_column:
-    upload = st.file_uploader("…or upload a picture", type=list(UPLOAD_EXTENSIONS), key="digit_upload",
-                              on_change=lambda: use("upload"))
+    upload = st.file_uploader(
+        f"…or upload a picture, {uploads.LIMIT_TEXT}", type=list(UPLOAD_EXTENSIONS), key="digit_upload",
+        max_upload_size=uploads.MAX_UPLOAD_MB, on_change=lambda: use("upload"), help=uploads.LIMIT_HELP)
 
 has_strokes = bool(drawing.json_data and drawing.json_data.get("objects"))
 source = st.session_state.get("digit_source", "canvas")
@@ -51,35 +65,41 @@ except ValueError as error:
     st.error(str(error))
     st.stop()
 
+if source == "canvas":
+    st.header("Results for your drawing", divider="gray")
+else:
+    st.header(f"Results for your upload ({uploads.display_name(upload.name)})", divider="gray")
+pictures = {"greyscale": preview(steps.grey),
+            "ink made bright" + (" (inverted)" if steps.inverted else ""): preview(steps.ink),
+            "cropped to the ink": preview(steps.cropped),
+            "fitted into 20×20": enlarge(pad_to_square(steps.fitted), 5),
+            "centred by mass in 28×28": enlarge(steps.mnist, 4)}
+prepared = steps.mnist
+del steps  # Its full-size steps (up to 1024 x 1024 floats each) are not kept while the page runs.
 st.subheader("1 · Preparation, as for MNIST")
-columns = st.columns(5)
-columns[0].image(enlarge(pad_to_square(steps.grey), 1), width=112, caption="greyscale", output_format="PNG")
-columns[1].image(enlarge(pad_to_square(steps.ink), 1), width=112,
-                 caption="ink made bright" + (" (inverted)" if steps.inverted else ""), output_format="PNG")
-columns[2].image(enlarge(pad_to_square(steps.cropped), 1), width=112, caption="cropped to the ink", output_format="PNG")
-columns[3].image(enlarge(pad_to_square(steps.fitted), 5), width=112, caption="fitted into 20×20", output_format="PNG")
-columns[4].image(enlarge(steps.mnist, 4), width=112, caption="centred by mass in 28×28", output_format="PNG")
+for column, (caption, picture) in zip(st.columns(5), pictures.items()):
+    column.image(picture, width=112, caption=caption, output_format="PNG")
 
-code_2d = model_2d.encode(steps.mnist[np.newaxis])[0]
-code_10d = model_10d.encode(steps.mnist[np.newaxis])[0]
+code_2d = model_2d.encode(prepared[np.newaxis])[0]
+code_10d = model_10d.encode(prepared[np.newaxis])[0]
 # The path page can start or end at this digit.
-st.session_state["your_digit"] = {"z": (float(code_2d[0]), float(code_2d[1])), "image": steps.mnist}
+st.session_state["your_digit"] = {"z": (float(code_2d[0]), float(code_2d[1])), "image": prepared}
 st.subheader("2 · What the models make of it")
 columns = st.columns([1, 1, 1, 2])
-columns[0].image(enlarge(steps.mnist, 5), caption="your digit, prepared", output_format="PNG")
+columns[0].image(enlarge(prepared, 5), caption=f"your {choice.item()}, prepared", output_format="PNG")
 columns[1].image(enlarge(model_2d.decode(code_2d)[0], 5), caption="2-D reconstruction", output_format="PNG")
 columns[2].image(enlarge(model_10d.decode(code_10d)[0], 5), caption="10-D reconstruction", output_format="PNG")
 table, problem = state.test_table_or_none(choice)
 if table is None:
-    columns[3].warning(f"The map and the neighbours need the MNIST test set. {problem}")
+    columns[3].warning(f"The map and the neighbours need the {state.DATASETS[choice.dataset]} test set. {problem}")
     st.stop()
 columns[3].image(mark(state.map_raster(choice), (float(code_2d[0]), float(code_2d[1]))), width=260,
                  caption=f"where it lands: z = ({code_2d[0]:.2f}, {code_2d[1]:.2f})", output_format="PNG")
 
-st.subheader("3 · Its five nearest test digits")
+st.subheader(f"3 · Its five nearest test {choice.item(5)}")
 images, labels = state.test_set(choice.dataset)
 neighbours = nearest(code_10d, state.test_latents(choice, 10), count=5)
 st.image(enlarge(tile(images[neighbours], columns=5), 4),
-         caption="labels " + ", ".join(str(int(labels[i])) for i in neighbours)
-         + " · nearest in the 10-D latent, which keeps a digit among its own kind far more "
-           "often than the 2-D map can", output_format="PNG")
+         caption="labels " + ", ".join(choice.class_names[int(labels[i])] for i in neighbours)
+         + " · nearest in the 10-D latent, which keeps like with like far more often than the "
+           "2-D map can", output_format="PNG")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import corpus
 from ae_core import image_to_mnist, prepare_digit
@@ -135,3 +139,185 @@ def test_corpus_in_a_fresh_process_is_fast_and_small(cases, tmp_path):
     for name, outcome, seconds in measured["report"]:  # Shown with pytest -s: the corpus table.
         print(f"corpus | {name} | {seconds * 1000:.0f} ms | {outcome}")
     print(f"corpus | peak memory of the process | {measured['peak_mb']:.0f} MB |")
+
+
+# --- The limits that bound an upload's memory (docs/security.md) ---------------------------
+
+DECODE_PEAK_MB = 90  # The stated bound on one preparation; the worst measured is about 84 MB.
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def test_a_file_of_exactly_max_bytes_passes_and_one_byte_more_is_refused(digit):
+    from ae_core.digits import MAX_BYTES
+
+    assert MAX_BYTES == 20 * 10**6  # What the browser enforces for maxUploadSize = 20.
+    png = corpus.encode(corpus.digit_on_paper(digit), "PNG")
+    padded = png + bytes(MAX_BYTES - len(png))  # Decoders stop at IEND; the rest is ignored.
+    assert image_to_mnist(padded).shape == (28, 28, 1)
+    with pytest.raises(ValueError, match=r"^The file is larger than 20 MB; please upload a smaller image\.$"):
+        image_to_mnist(padded + b"\0")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_as_pillow_would(digit, orientation):
+    """Turned after shrinking (no full-size copy), yet the same pixels as ImageOps.exif_transpose."""
+    from PIL import ImageOps
+
+    scan = corpus.digit_on_paper(digit, side=120)[:, 10:]  # Not square: a turn shows.
+    data = corpus.encode(scan, "PNG", exif=_exif(orientation))
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))), dtype=np.float32) / 255
+    assert np.array_equal(prepare_digit(data).grey, expected)
+
+
+def test_a_large_turned_photo_is_turned_too(digit):
+    upright = corpus.digit_on_paper(digit, side=1600)
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_270)  # Orientation 8 undoes it.
+    data = corpus.encode(stored, "JPEG", quality=90, exif=_exif(8))
+    reference = image_to_mnist(corpus.encode(upright, "JPEG", quality=90))
+    assert np.abs(image_to_mnist(data) - reference).mean() < 0.02
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def test_metadata_beyond_a_megabyte_is_refused_before_decoding(digit):
+    png = corpus.encode(corpus.digit_on_paper(digit), "PNG")
+    small_text = png[:33] + _png_chunk(b"tEXt", b"Comment\0" + b"x" * 500_000) + png[33:]
+    assert image_to_mnist(small_text).shape == (28, 28, 1)
+    refusal = r"more than 1 MB of data besides the picture"
+    big_exif = png[:33] + _png_chunk(b"eXIf", b"MM\0*" + bytes(2_000_000)) + png[33:]
+    after_pixels = png[:-12] + _png_chunk(b"prVt", bytes(2_000_000)) + png[-12:]
+    webp = io.BytesIO()
+    Image.fromarray(corpus.digit_on_paper(digit)).save(webp, format="WEBP", icc_profile=bytes(2_000_000))
+    for data in (big_exif, after_pixels, webp.getvalue()):
+        with pytest.raises(ValueError, match=refusal):
+            image_to_mnist(data)
+    # Text that only grows when decompressed (3 KB here, 2.7 MB decompressed), before or after
+    # the pixels: Pillow's own cap, lowered to the same megabyte, stops it.
+    bomb = b"".join(_png_chunk(b"zTXt", f"k{i}".encode() + b"\0\0" + zlib.compress(bytes(900_000)))
+                    for i in range(3))
+    for data in (png[:33] + bomb + png[33:], png[:-12] + bomb + png[-12:]):
+        with pytest.raises(ValueError, match=refusal):
+            image_to_mnist(data)
+
+
+def test_webp_and_progressive_jpeg_have_lower_pixel_limits(digit):
+    from ae_core.digits import MAX_WEBP_PIXELS
+
+    big_webp = corpus.encode(np.full((2049, 2048), 255, np.uint8), "WEBP", lossless=True)
+    with pytest.raises(ValueError, match=r"The WebP image is 2048x2049 pixels, more than the 4\.2 megapixels"):
+        image_to_mnist(big_webp)
+    assert MAX_WEBP_PIXELS == 2048 * 2048
+    scan = corpus.digit_on_paper(digit)
+    progressive = corpus.encode(np.stack([scan] * 3, axis=-1), "JPEG", progressive=True, subsampling=0)
+    assert image_to_mnist(progressive).shape == (28, 28, 1)
+    # The same header claiming 3400 x 3400: 69 MB of coefficients at 4:4:4, refused unread.
+    header = progressive.index(b"\xff\xc2")
+    claimed = (progressive[:header] + progressive[header:header + 20].replace(
+        struct.pack(">HH", 112, 112), struct.pack(">HH", 3400, 3400)) + progressive[header + 20:])
+    with pytest.raises(ValueError, match=r"^The progressive JPEG is 3400x3400 pixels, too large"):
+        image_to_mnist(claimed)
+
+
+def test_at_most_two_preparations_run_at_once(digit, monkeypatch):
+    import threading
+    import time
+
+    from ae_core import digits
+
+    assert digits.DECODE_SLOTS == 2
+    running, most, lock = [0], [0], threading.Lock()
+    original = digits._prepare
+
+    def counted(data):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        try:
+            return original(data)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(digits, "_prepare", counted)
+    data = corpus.encode(corpus.digit_on_paper(digit), "PNG")
+    threads = [threading.Thread(target=prepare_digit, args=(data,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert most[0] == 2
+    # With both slots taken for longer than a caller waits, it is refused with a sentence.
+    monkeypatch.setattr(digits, "DECODE_WAIT_SECONDS", 0.1)
+    assert digits._decode_slots.acquire() and digits._decode_slots.acquire()
+    try:
+        with pytest.raises(ValueError, match=r"^The server is busy preparing other images"):
+            prepare_digit(data)
+    finally:
+        digits._decode_slots.release()
+        digits._decode_slots.release()
+
+
+PEAK_CHILD = """
+import json, pathlib, sys
+from ae_core import prepare_digit
+def kb(key):
+    text = pathlib.Path("/proc/self/status").read_text()
+    return int(next(l for l in text.splitlines() if l.startswith(key)).split()[1])
+data = pathlib.Path(sys.argv[1]).read_bytes()
+pathlib.Path("/proc/self/clear_refs").write_text("5")  # Resets VmHWM to the current size.
+before = kb("VmRSS")
+try:
+    prepare_digit(data); outcome = "digit"
+except ValueError as error:
+    outcome = str(error)
+print(json.dumps([(kb("VmHWM") - before) / 1024, outcome]))
+"""
+
+
+def _worst_admitted_files(digit) -> dict[str, bytes]:
+    """The files that cost most to prepare within the limits, each with a digit to find."""
+    side = 4096
+    scan = corpus.digit_on_paper(digit, side=side)
+    rgba = np.zeros((side, side, 4), dtype=np.uint8)
+    rgba[..., 3] = 255 - scan  # Four bytes a pixel once decoded: the largest decoded image.
+    palette = Image.fromarray(scan).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    mpo = io.BytesIO()
+    Image.fromarray(scan).convert("RGB").save(mpo, format="MPO", save_all=True,
+                                              append_images=[Image.fromarray(scan).convert("RGB")])
+    return {
+        "rgba-4096-turned.png": corpus.encode(rgba, "PNG", compress_level=1, exif=_exif(6)),
+        "sixteen-bit-4096.png": corpus.encode(Image.fromarray(scan.astype(np.uint16) * 257), "PNG"),
+        "palette-transparent-4096.png": corpus.encode(palette, "PNG", transparency=palette.getpixel((0, 0))),
+        "cmyk-4096.jpg": corpus.encode(Image.fromarray(scan).convert("CMYK"), "JPEG", quality=90),
+        "phone-mpo-4096.jpg": mpo.getvalue(),
+        "webp-rgba-2048.webp": corpus.encode(rgba[::2, ::2].copy(), "WEBP", lossless=True),
+        "progressive-444-3340.jpg": corpus.encode(
+            np.stack([corpus.digit_on_paper(digit, side=3340)] * 3, axis=-1), "JPEG",
+            progressive=True, subsampling=0, quality=90),
+    }
+
+
+def test_worst_admitted_files_stay_within_the_decode_bound(digit, tmp_path):
+    """Peak memory of each preparation, each in a fresh process (one process would reuse the
+    memory an earlier file freed, and understate the later ones): the per-decode term of the bound."""
+    report = {}
+    for name, data in _worst_admitted_files(digit).items():
+        (tmp_path / name).write_bytes(data)
+        result = subprocess.run([sys.executable, "-c", PEAK_CHILD, str(tmp_path / name)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert result.returncode == 0, result.stderr[-3000:]
+        report[name] = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, (peak_mb, outcome) in sorted(report.items()):
+        print(f"decode peak | {name} | {peak_mb:.1f} MB | {outcome}")
+    assert {name: outcome for name, (_, outcome) in report.items()} == {name: "digit" for name in report}
+    assert max(peak for peak, _ in report.values()) <= DECODE_PEAK_MB
