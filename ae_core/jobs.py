@@ -39,9 +39,9 @@ TRAIN_IMAGES = 60_000
 DEFAULT_BUDGET = 300_000
 # Exit codes of ``python -m ae_core.train`` that say why a run learned nothing usable.
 EXIT_NAN, EXIT_NO_BETTER = 3, 4  # train.EXIT_CODES, without importing TensorFlow here.
-# Fewer steps than this never learned more than the average image here, whatever the rate
-# (measured with the form's settings: see docs/training.md).
-MIN_STEPS = 150
+# Runs of 157 steps learned nothing at the Train page's lowest and highest rates (3e-4 and
+# 3e-3), and runs of 314 steps learned at every rate it offers (docs/training.md).
+MIN_STEPS = 300
 
 
 def training_budget() -> int:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ae_core import Autoencoder, load_mnist
 from ae_core.config import TrainConfig
-from ae_core.evaluate import grid_clarity, load_classifier, test_mse
+from ae_core.evaluate import grid_clarity, load_classifier, mean_squared_error
 from ae_core.explore import fraction_inside
 from ae_core.train import train
 
@@ -54,7 +54,7 @@ def main() -> None:
         latents = model.encode(images)
         clear, classes = grid_clarity(model, classifier)
         quadrant = float(np.mean(np.all(latents >= 0, axis=1)))
-        rows.append(f"| {name} | {test_mse(model, images):.4f} | {fraction_inside(latents):.2%} | "
+        rows.append(f"| {name} | {mean_squared_error(model, images):.4f} | {fraction_inside(latents):.2%} | "
                     f"{quadrant:.0%} | {clear} | {len(classes)}: {''.join(map(str, classes))} | "
                     f"{card['training_seconds'] / card['epochs_run']:.0f} |")
         print(rows[-1], flush=True)

@@ -1,4 +1,4 @@
-"""Helpers for tests that drive a real `streamlit run app.py` in headless Chromium."""
+"""A real `streamlit run app.py` on a loopback port, and headless Chromium to drive it."""
 
 from __future__ import annotations
 

@@ -17,9 +17,8 @@ WORST_COUNT = 20
 choice = state.current()
 st.title("Latent map")
 st.caption(f"Each dot is one test image, placed at the code (z1, z2) the encoder gives it. Hover "
-           f"anywhere to see what the decoder draws there; click a dot to choose that "
-           f"{choice.item()}; drag to select a box of them (the lasso is in the chart's toolbar). "
-           f"The dashed square is the [-5, 5]² window of the decoded grid.")
+           f"anywhere to see what the decoder draws there, and click a dot to choose that "
+           f"{choice.item()}. The dashed square is the [-5, 5]² window of the decoded grid.")
 
 # The models first: the table below is encoded by the 2-D model.
 model, model_10d = state.models_or_stop(choice)
@@ -99,9 +98,13 @@ def explorer() -> None:
     figure = state.map_figure(choice, colour_by, background, density, opacity,
                               ring=None if index is None else int(index))
     with chart_column:
+        # Streamlit makes a plain drag pan when clicks choose points (in select mode a click
+        # would clear instead), so the toolbar stays in view and the caption says where to go.
+        st.caption(f":material/highlight_alt: To select many {choice.item(2)}, pick **Box select** or "
+                   f"**Lasso select** in the toolbar just above the map, then drag over them.")
         st.plotly_chart(figure, key="map_chart", on_select=follow_click,
                         selection_mode=("points", "box", "lasso"),
-                        config={"displaylogo": False, "scrollZoom": True})
+                        config={"displaylogo": False, "scrollZoom": True, "displayModeBar": True})
     images, _ = state.test_set(choice.dataset)
     with panel:
         if selection.kind in ("box", "lasso"):
@@ -109,7 +112,7 @@ def explorer() -> None:
         elif index is not None:
             image_panel(int(index), images)
         else:
-            st.info("Click a point, or drag a box over the map.")
+            st.info(f"Click a point to see that {choice.item()}, or select many with Box or Lasso select.")
 
 
 explorer()

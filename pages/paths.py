@@ -23,14 +23,19 @@ images, _ = state.test_set(choice.dataset)
 
 yours = st.session_state.get("your_digit")  # Left by the "Your image" page.
 sources = ["test image", "your drawing"] if yours is not None else ["test image"]
-# The last two images clicked on the map, unless a link or the user chose the ends. Set as
-# the inputs' values, so that the link shows them and reopens this same path.
+
+# The ends live in the session, so that they survive a visit to another page, and are
+# written into the link by hand: they also come from clicks on the map, which an input
+# bound to the URL would not carry into it. A link's ends (checked by ui.links) come first,
+# then the last two images clicked on the map whenever those change.
+ends = st.session_state.setdefault("path_ends", {"a": int(st.query_params.get("a", 0)),
+                                                 "b": int(st.query_params.get("b", 3))})
 clicks = st.session_state.get("recent_clicks", [])
 if len(clicks) >= 2 and st.session_state.get("path_clicks") != clicks:
     st.session_state["path_clicks"] = clicks
-    st.session_state["a"], st.session_state["b"] = clicks[-2:]
-st.session_state.setdefault("a", 0)
-st.session_state.setdefault("b", 3)
+    ends["a"], ends["b"] = clicks[-2:]
+for name in ("a", "b"):
+    st.session_state[f"end_{name}"] = ends[name]  # The inputs show the session's ends.
 
 
 def endpoint(name: str) -> tuple[tuple[float, float], np.ndarray, str]:
@@ -40,8 +45,11 @@ def endpoint(name: str) -> tuple[tuple[float, float], np.ndarray, str]:
                       label_visibility="collapsed")
     if source == "your drawing":
         return tuple(yours["z"]), yours["image"], "your drawing"
+    key = f"end_{name.lower()}"
     index = st.number_input(f"Test image for end {name} (0 to {len(table) - 1})", min_value=0,
-                            max_value=len(table) - 1, step=1, key=name.lower(), bind="query-params")
+                            max_value=len(table) - 1, step=1, key=key,
+                            on_change=lambda: ends.update({name.lower(): st.session_state[key]}))
+    st.query_params[name.lower()] = str(int(index))
     row = table.iloc[int(index)]
     return ((float(row["z1"]), float(row["z2"])), images[int(index)],
             f"test image #{int(index)} · {choice.class_names[int(row['label'])]}")

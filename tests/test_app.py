@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 APP = "../app.py"  # AppTest resolves paths against this test file.
 TIMEOUT = 120  # Seconds: the first run imports TensorFlow and loads the models.
-PAGES = ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py",
-         "app_pages/paths.py"]
+PAGES = ["pages/map.py", "pages/grid.py", "pages/sliders.py", "pages/upload.py",
+         "pages/paths.py", "pages/train.py"]
 
 
 def _run(page: str) -> AppTest:
@@ -41,18 +42,27 @@ def test_app_opens_on_the_map_with_the_sidebar():
                for caption in image.captions)
 
 
-def _decoded_image(app: AppTest):
-    return next(image for image in app.get("image") if image.captions[0].startswith("decoded at"))
+def live_settings(app: AppTest, key: str) -> dict:
+    """The settings a live view (ui/live.py) was mounted with: the JSON at the head of its bytes."""
+    [element] = [element for element in app.get("bidi_component") if element.key == key]
+    data = element.proto.bytes
+    length = int.from_bytes(data[:4], "little")
+    return json.loads(data[4:4 + length])
 
 
-def test_moving_a_slider_changes_the_decoded_image():
-    app = _run("app_pages/sliders.py")
-    before = _decoded_image(app)
-    assert before.captions == ["decoded at (0.0, 0.0)"]
+def test_moving_a_slider_moves_the_pad_and_its_decoder_is_the_models():
+    import ae_core
+    from ae_core.export import decoder_bundle
+
+    app = _run("pages/sliders.py")
+    assert live_settings(app, "live_pad")["z"] == [0.0, 0.0]
     app.slider(key="z1").set_value(2.5).run()
-    after = _decoded_image(app)
-    assert after.captions == ["decoded at (2.5, 0.0)"]
-    assert after.value != before.value  # Media URLs are content hashes: the pixels changed.
+    assert live_settings(app, "live_pad")["z"] == [2.5, 0.0]
+    [pad] = app.get("bidi_component")
+    settings_length = int.from_bytes(pad.proto.bytes[:4], "little")
+    # After the settings: the shipped model's decoder, exactly as ae_core exports it.
+    assert pad.proto.bytes[4 + settings_length:] == decoder_bundle(ae_core.load_autoencoder(2))
+    assert not app.get("image") or all(not c.startswith("decoded at") for i in app.get("image") for c in i.captions)
 
 
 def _png_of(array: np.ndarray) -> bytes:
@@ -64,7 +74,7 @@ def _png_of(array: np.ndarray) -> bytes:
 def test_upload_goes_through_the_page(test_set):
     images, labels = test_set
     digit = ((1 - images[0, ..., 0]) * 255).astype(np.uint8)  # Dark ink on light paper.
-    app = _run("app_pages/upload.py")
+    app = _run("pages/upload.py")
     app.file_uploader(key="digit_upload").set_value(("digit.png", _png_of(digit), "image/png")).run()
     assert not app.exception and not app.error
     captions = [c for image in app.get("image") for c in image.captions]
@@ -77,7 +87,7 @@ def test_upload_goes_through_the_page(test_set):
 
 
 def test_bad_upload_shows_the_sentence_not_a_traceback():
-    app = _run("app_pages/upload.py")
+    app = _run("pages/upload.py")
     app.file_uploader(key="digit_upload").set_value(
         ("digit.png", b"<html>not an image</html>", "image/png")).run()
     assert not app.exception
@@ -85,7 +95,7 @@ def test_bad_upload_shows_the_sentence_not_a_traceback():
 
 
 def test_blank_upload_says_no_digit_found():
-    app = _run("app_pages/upload.py")
+    app = _run("pages/upload.py")
     blank = np.full((64, 64), 255, dtype=np.uint8)
     app.file_uploader(key="digit_upload").set_value(("blank.png", _png_of(blank), "image/png")).run()
     assert not app.exception
@@ -93,7 +103,7 @@ def test_blank_upload_says_no_digit_found():
 
 
 def test_grid_controls_change_the_grid():
-    app = _run("app_pages/grid.py")
+    app = _run("pages/grid.py")
     app.slider(key="size").set_value(5).run()
     assert not app.exception and not app.error
 
@@ -102,17 +112,19 @@ NO_DATA_CHILD = """
 import json, sys
 from streamlit.testing.v1 import AppTest
 report = {}
-for page in ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py",
-             "app_pages/paths.py"]:
+for page in ["pages/map.py", "pages/grid.py", "pages/sliders.py", "pages/upload.py",
+             "pages/paths.py"]:
     app = AppTest.from_file(sys.argv[1], default_timeout=120)
     app.switch_page(page)
     app.run()
     report[page] = {"exceptions": [e.value for e in app.exception], "errors": [e.value for e in app.error],
-                    "warnings": [w.value for w in app.warning], "images": len(app.get("image"))}
+                    "warnings": [w.value for w in app.warning], "images": len(app.get("image")),
+                    "live": len(app.get("bidi_component"))}
 print(json.dumps(report))
 """
 
 
+@pytest.mark.slow
 def test_without_mnist_the_map_explains_and_the_rest_works(tmp_path):
     """Offline with no AE_DATA_DIR files and nothing prepared: a fresh server process's view."""
     import json
@@ -129,10 +141,10 @@ def test_without_mnist_the_map_explains_and_the_rest_works(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert all(not outcome["exceptions"] for outcome in report.values()), report
-    assert any("AE_DATA_DIR" in error for error in report["app_pages/map.py"]["errors"])
-    assert not report["app_pages/grid.py"]["errors"]
-    sliders = report["app_pages/sliders.py"]
-    assert not sliders["errors"] and sliders["images"] >= 1  # The decoded digit still shows.
+    assert any("AE_DATA_DIR" in error for error in report["pages/map.py"]["errors"])
+    assert not report["pages/grid.py"]["errors"]
+    sliders = report["pages/sliders.py"]
+    assert not sliders["errors"] and sliders["live"] == 1  # The pad still decodes.
     assert any("AE_DATA_DIR" in warning for warning in sliders["warnings"])
-    assert not report["app_pages/upload.py"]["errors"]
-    assert any("AE_DATA_DIR" in error for error in report["app_pages/paths.py"]["errors"])
+    assert not report["pages/upload.py"]["errors"]
+    assert any("AE_DATA_DIR" in error for error in report["pages/paths.py"]["errors"])

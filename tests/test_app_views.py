@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from test_app import APP, TIMEOUT
+from test_app import APP, TIMEOUT, live_settings
 
 
 def _open(page: str, **params: str) -> AppTest:
@@ -51,37 +51,42 @@ def _captions(app: AppTest) -> list[str]:
 
 
 def test_sliders_link_opens_that_point_and_the_sliders_move_on_from_it():
-    app = _open("app_pages/sliders.py", z1="1.5", z2="-2")
-    assert "decoded at (1.5, -2.0)" in _captions(app)
+    app = _open("pages/sliders.py", z1="1.5", z2="-2")
+    assert live_settings(app, "live_pad")["z"] == [1.5, -2.0]
     app.slider(key="z1").set_value(-3.2).run()
-    assert "decoded at (-3.2, -2.0)" in _captions(app)
+    assert live_settings(app, "live_pad")["z"] == [-3.2, -2.0]
 
 
-def test_map_link_selects_that_test_digit_and_rings_it(test_set):
+def test_map_link_selects_that_test_image_and_rings_it_above_the_points(test_set):
     _, labels = test_set
-    app = _open("app_pages/map.py", index="123")
-    assert app.subheader[0].value == f"Test image #123 · label {labels[123]}"
+    app = _open("pages/map.py", index="123")
+    assert app.subheader[0].value == f"Test image #123 · {labels[123]}"
     traces = _figure(app)["data"]
-    ring = [trace for trace in traces if trace.get("name") == "chosen"]
-    assert len(ring) == 1
-    digit_trace = next(t for t in traces if t.get("name") == str(labels[123]))
-    assert (ring[0]["x"][0], ring[0]["y"][0]) == pytest.approx(_position(digit_trace, 123))
+    ring = [number for number, trace in enumerate(traces) if trace.get("name") == "chosen"]
+    points = [number for number, trace in enumerate(traces) if trace.get("customdata") is not None]
+    assert ring and min(ring) > max(points)  # WebGL draws in trace order: the ring comes last.
+    assert all(traces[number]["type"] == "scattergl" for number in ring + points)
+    image_trace = next(t for t in traces if t.get("name") == str(labels[123]))
+    for number in ring:
+        assert (traces[number]["x"][0], traces[number]["y"][0]) == pytest.approx(_position(image_trace, 123))
 
 
-def test_map_link_with_an_impossible_index_is_ignored():
-    app = _open("app_pages/map.py", index="99999")
+def test_map_link_with_an_impossible_index_is_ignored_and_says_so():
+    app = _open("pages/map.py", index="99999")
     assert not app.subheader and app.info  # The invitation to click, not a traceback.
     assert "index" not in app.query_params
+    assert [c.value for c in app.caption if "was ignored" in c.value] == [
+        ":material/link_off: The link's index=99999 was ignored: it must be a whole number from 0 to 9999."]
 
 
 def test_typing_an_index_shows_that_digit():
-    app = _open("app_pages/map.py")
+    app = _open("pages/map.py")
     app.number_input(key="index").set_value(42).run()
     assert app.subheader[0].value.startswith("Test image #42 ")
 
 
 def test_manifold_layer_lays_the_decoded_grid_under_the_points():
-    app = _open("app_pages/map.py", background="digits", density="12", opacity="0.3")
+    app = _open("pages/map.py", background="digits", density="12", opacity="0.3")
     layout = _figure(app)["layout"]
     [image] = layout["images"]
     assert image["xref"] == "x" and image["layer"] == "below" and image["opacity"] == 0.3
@@ -91,7 +96,7 @@ def test_manifold_layer_lays_the_decoded_grid_under_the_points():
 
 
 def test_drift_layer_is_a_heatmap_under_the_points():
-    app = _open("app_pages/map.py", background="drift", density="10")
+    app = _open("pages/map.py", background="drift", density="10")
     first, *rest = _figure(app)["data"]
     assert first["type"] == "heatmap" and _array(first["z"]).shape == (20, 20)
     assert all(trace["type"] == "scattergl" for trace in rest)
@@ -99,7 +104,7 @@ def test_drift_layer_is_a_heatmap_under_the_points():
 
 def test_error_colouring_and_the_gallery_of_the_worst_twenty(test_set):
     _, labels = test_set
-    app = _open("app_pages/map.py", colour="error")
+    app = _open("pages/map.py", colour="error")
     [points] = [t for t in _figure(app)["data"] if t["type"] == "scattergl"]
     colours = _array(points["marker"]["color"])
     assert len(_array(points["x"])) == 10_000 and len(colours) == 10_000
@@ -107,16 +112,16 @@ def test_error_colouring_and_the_gallery_of_the_worst_twenty(test_set):
     assert len(gallery) == 20
     errors = [float(c.rsplit("· ", 1)[1]) for c in gallery]
     assert errors == sorted(errors, reverse=True)
-    # Each card's label is the tfds label of that test index.
+    # Each card's class is the tfds label of that test index.
     for caption in gallery:
         index, label = caption.split(" · ")[:2]
-        assert int(label.removeprefix("label ")) == labels[int(index.removeprefix("#"))]
+        assert int(label) == labels[int(index.removeprefix("#"))]
     # The worst digit's error is the largest of the colours on the map.
     assert float(colours.max()) == pytest.approx(errors[0], abs=5e-4)  # Captions show 3 decimals.
 
 
 def test_path_between_two_test_digits_is_drawn_and_downloadable(test_set):
-    app = _open("app_pages/paths.py", a="5", b="17", steps="7")
+    app = _open("pages/paths.py", a="5", b="17", steps="7")
     strip_caption = next(c for c in _captions(app) if c.startswith("from "))
     assert "test image #5" in strip_caption and "test image #17" in strip_caption
     assert strip_caption.endswith("7 steps")
@@ -129,14 +134,14 @@ def test_path_between_two_test_digits_is_drawn_and_downloadable(test_set):
 
 
 def test_the_map_offers_the_csv_and_the_grid_its_png():
-    assert "Download the latents (CSV)" in [b.proto.label for b in _open("app_pages/map.py").get("download_button")]
-    assert "Download the grid (PNG)" in [b.proto.label for b in _open("app_pages/grid.py").get("download_button")]
+    assert "Download the latents (CSV)" in [b.proto.label for b in _open("pages/map.py").get("download_button")]
+    assert "Download the grid (PNG)" in [b.proto.label for b in _open("pages/grid.py").get("download_button")]
 
 
 def test_path_ends_default_to_the_last_two_map_clicks():
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
     app.session_state["recent_clicks"] = [42, 4242]  # As the map's click handler leaves them.
-    app.switch_page("app_pages/paths.py")
+    app.switch_page("pages/paths.py")
     app.run()
     assert not app.exception
     caption = next(c for c in _captions(app) if c.startswith("from "))
@@ -146,27 +151,28 @@ def test_path_ends_default_to_the_last_two_map_clicks():
 def test_path_can_start_at_your_own_digit(test_set):
     images, _ = test_set
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    app.session_state["your_digit"] = {"z": (-1.25, 2.5), "image": images[9]}  # As "Your digit" leaves it.
-    app.switch_page("app_pages/paths.py")
+    app.session_state["your_digit"] = {"z": (-1.25, 2.5), "image": images[9]}  # As "Your image" leaves it.
+    app.switch_page("pages/paths.py")
     app.run()
-    app.radio(key="a_from").set_value("your digit").run()
+    app.radio(key="a_from").set_value("your drawing").run()
     assert not app.exception and not app.error
     caption = next(c for c in _captions(app) if c.startswith("from "))
-    assert caption.startswith("from your digit at (-1.25, 2.50) to test image #3 ")
+    assert caption.startswith("from your drawing at (-1.25, 2.50) to test image #3 ")
     path = next(t for t in _figure(app)["data"] if t.get("name") == "path")
     assert (path["x"][0], path["y"][0]) == pytest.approx((-1.25, 2.5))
 
 
+@pytest.mark.slow
 def test_training_from_the_page_writes_a_model_the_sidebar_offers(tmp_path, monkeypatch):
     import time
 
     monkeypatch.setenv("AE_MODELS_DIR", str(tmp_path / "trained"))
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    app.switch_page("app_pages/train.py")
+    app.switch_page("pages/train.py")
     app.run()
     app.text_input(key="train_name").set_value("from-the-page")
     app.slider(key="train_epochs").set_value(1)
-    app.select_slider(key="train_images").set_value(5000)
+    app.select_slider(key="train_images").set_value(10_000)
     app.select_slider(key="train_batch_size").set_value(32)
     app.button(key="train_start").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
@@ -186,8 +192,8 @@ def test_training_from_the_page_writes_a_model_the_sidebar_offers(tmp_path, monk
     assert any("from-the-page" in text for text in [m.value for m in visit.sidebar.markdown])
 
 
-FASHION_PAGES = ["app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py",
-                 "app_pages/paths.py", "app_pages/train.py"]
+FASHION_PAGES = ["pages/map.py", "pages/grid.py", "pages/sliders.py",
+                 "pages/paths.py", "pages/train.py"]
 
 
 @pytest.mark.parametrize("page", FASHION_PAGES)
@@ -205,11 +211,11 @@ def test_fashion_map_names_its_classes_and_its_formation_plays():
 
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
     app.session_state["dataset"] = "fashion_mnist"
-    app.switch_page("app_pages/map.py")
+    app.switch_page("pages/map.py")
     app.run()
     names = [trace["name"] for trace in _figure(app)["data"]]
     assert names == list(ae_core.CLASS_NAMES["fashion_mnist"]) and "Sneaker" in names
-    app.switch_page("app_pages/train.py")
+    app.switch_page("pages/train.py")
     app.run()
     formation = next(chart for chart in app.get("plotly_chart")
                      if json.loads(chart.proto.spec).get("frames"))
@@ -223,7 +229,7 @@ def test_upload_page_says_when_the_model_is_not_about_digits(test_set):
     images, _ = test_set
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
     app.session_state["dataset"] = "fashion_mnist"
-    app.switch_page("app_pages/upload.py")
+    app.switch_page("pages/upload.py")
     app.run()
     assert app.warning and "not on digits" in app.warning[0].value
     digit = ((1 - images[0, ..., 0]) * 255).astype(np.uint8)

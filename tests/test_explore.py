@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from ae_core import explore
+from ui import images as pictures
 
 
 def test_grid_top_row_is_z2_high_and_columns_run_left_to_right():
@@ -45,16 +46,16 @@ def test_fraction_inside_and_latent_table():
 
 def test_enlarge_keeps_square_pixels():
     image = np.array([[0.0, 1.0], [0.5, 0.0]], dtype=np.float32)
-    big = explore.enlarge(image, 3)
+    big = pictures.enlarge(image, 3)
     assert big.shape == (6, 6) and big.dtype == np.uint8
     assert big[:3, 3:].min() == 255 and big[3:, :3].max() == 128
 
 
 def test_marker_lands_where_the_point_is():
     colors = np.array([[255, 0, 0]] * 10, dtype=np.uint8)
-    raster = explore.scatter_raster(np.array([[-4.0, 4.0]]), np.array([0]), colors, side=101)
+    raster = pictures.scatter_raster(np.array([[-4.0, 4.0]]), np.array([0]), colors, side=101)
     assert raster[10, 10].tolist() == [255, 0, 0]  # 10 pixels per unit from the (-5, 5) corner.
-    marked = explore.mark(raster, (0.0, 0.0))
+    marked = pictures.mark(raster, (0.0, 0.0))
     assert marked[50, 50].tolist() == [0, 0, 0] and raster[50, 50].tolist() == [255, 255, 255]
 
 
@@ -116,5 +117,5 @@ def test_to_png_round_trips_the_pixels():
     from PIL import Image
 
     image = np.linspace(0, 1, 28 * 56, dtype=np.float32).reshape(28, 56)
-    decoded = np.asarray(Image.open(io.BytesIO(explore.to_png(image))))
-    assert decoded.shape == (28, 56) and np.array_equal(decoded, explore.enlarge(image, 1))
+    decoded = np.asarray(Image.open(io.BytesIO(pictures.to_png(image))))
+    assert decoded.shape == (28, 56) and np.array_equal(decoded, pictures.enlarge(image, 1))

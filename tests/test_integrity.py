@@ -15,6 +15,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow
+
 SHIPPED = ["autoencoder_mnist_z2", "autoencoder_mnist_z10", "autoencoder_fashion_mnist_z2",
            "autoencoder_fashion_mnist_z10"]
 
@@ -57,7 +59,7 @@ CHILD = """
 import json, sys
 from streamlit.testing.v1 import AppTest
 report = {}
-for page in [None, "app_pages/map.py", "app_pages/grid.py", "app_pages/sliders.py", "app_pages/upload.py"]:
+for page in [None, "pages/map.py", "pages/grid.py", "pages/sliders.py", "pages/upload.py"]:
     app = AppTest.from_file(sys.argv[1], default_timeout=120)  # Absolute: AppTest resolves against the caller.
     if page:
         app.switch_page(page)
@@ -72,7 +74,7 @@ print(json.dumps(report))
 def test_every_page_shows_the_retrain_command_for_damaged_weights(tmp_path, damage):
     project = tmp_path / "project"
     project.mkdir()
-    for item in ["app.py", "app_pages", "ui", "ae_core", "weights", ".streamlit"]:
+    for item in ["app.py", "pages", "ui", "ae_core", "weights", ".streamlit"]:
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copyfile)(source, project / item)
     weights = project / "weights" / "autoencoder_mnist_z2.weights.h5"
@@ -82,7 +84,8 @@ def test_every_page_shows_the_retrain_command_for_damaged_weights(tmp_path, dama
     else:
         weights.write_bytes(data[:5000] + bytes([data[5000] ^ 1]) + data[5001:])
     result = subprocess.run([sys.executable, "-c", CHILD, str(project / "app.py")], cwd=project, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "PYTHONPATH": str(project)})
+                            timeout=600, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                filter(None, [str(project), os.environ.get("PYTHONPATH")]))})
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     for page, outcome in report.items():

@@ -22,8 +22,8 @@ from ae_core.jobs import MIN_STEPS, Trainer, TrainerBusy, check_name, discard, l
 
 from conftest import ROOT
 
-# The smallest run the Train page allows: one epoch of 5,000 images in batches of 32.
-SMALL = dict(train_subset=5000, batch_size=32, formation_sample=300)
+# The smallest run the Train page allows: one epoch of 10,000 images in batches of 32.
+SMALL = dict(train_subset=10_000, batch_size=32, formation_sample=300)
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +44,10 @@ def _wait(job, until, timeout: float = 300.0):
 
 
 def test_the_smallest_run_the_page_allows_succeeds_and_becomes_a_model(models, test_set):
-    config = TrainConfig(epochs=1, **SMALL)
+    config = TrainConfig(epochs=1, learning_rate=3e-4, **SMALL)  # The form's lowest rate, too.
     assert steps(config) >= MIN_STEPS
     with pytest.raises(ValueError, match="choose more epochs or images, or a smaller batch"):
-        Trainer().start(TrainConfig(epochs=1, train_subset=2000, batch_size=32), "too-short", "me")
+        Trainer().start(TrainConfig(epochs=1, train_subset=5000, batch_size=32), "too-short", "me")
     job = Trainer().start(config, "first-try", owner="me")
     progress = job.join(timeout=600)
     assert progress.status == "done", progress.message
@@ -57,7 +57,7 @@ def test_the_smallest_run_the_page_allows_succeeds_and_becomes_a_model(models, t
 
     model = load_autoencoder(2, "mnist", "first-try")
     images, labels = test_set
-    assert model.card["config"]["train_subset"] == 5000 and model.card["replicas"] == 1
+    assert model.card["config"]["train_subset"] == 10_000 and model.card["replicas"] == 1
     # The card's val MSE is what the loaded weights give on the test set.
     val_mse = float(np.mean((model.reconstruct(images) - images) ** 2))
     assert val_mse == pytest.approx(model.card["best_val_mse"], rel=1e-3)
@@ -101,7 +101,7 @@ from ae_core import TrainConfig
 from ae_core.jobs import Trainer
 trainer, rss = Trainer(), []
 for run in range(int(sys.argv[1])):
-    job = trainer.start(TrainConfig(epochs=1, train_subset=5000, batch_size=32), f"run-{run}", "me")
+    job = trainer.start(TrainConfig(epochs=1, train_subset=10_000, batch_size=32), f"run-{run}", "me")
     progress = job.join(timeout=600)
     assert progress.status == "done", progress.message
     rss.append(psutil.Process().memory_info().rss)
@@ -125,7 +125,7 @@ from ae_core import TrainConfig
 from ae_core.jobs import Trainer
 time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # Both servers start at this moment.
 try:
-    job = Trainer().start(TrainConfig(epochs=1, train_subset=5000, batch_size=32), "twin", sys.argv[2])
+    job = Trainer().start(TrainConfig(epochs=1, train_subset=10_000, batch_size=32), "twin", sys.argv[2])
 except ValueError as error:
     print("refused:", error)
 else:
@@ -149,7 +149,7 @@ KILLED_SERVER = """
 import sys, time
 from ae_core import TrainConfig
 from ae_core.jobs import Trainer
-job = Trainer().start(TrainConfig(epochs=3, train_subset=5000, batch_size=32), sys.argv[1], "me")
+job = Trainer().start(TrainConfig(epochs=3, train_subset=10_000, batch_size=32), sys.argv[1], "me")
 print(job._process.pid, flush=True)
 time.sleep(3600)
 """

@@ -10,11 +10,13 @@ import pytest
 
 from conftest import QUICK, ROOT
 
+pytestmark = pytest.mark.slow
+
 
 def test_run_writes_weights_and_card_that_reload(quick_run, test_set):
     from ae_core import Autoencoder
     from ae_core.cards import sha256_of
-    from ae_core.evaluate import test_mse
+    from ae_core.evaluate import mean_squared_error
 
     out_dir, card = quick_run
     weights = out_dir / "autoencoder_mnist_z2.weights.h5"
@@ -30,7 +32,7 @@ def test_run_writes_weights_and_card_that_reload(quick_run, test_set):
     model = Autoencoder.from_folder(out_dir, latent_dim=2)
     images, _ = test_set
     # The reloaded weights reproduce the validation loss recorded during training.
-    assert test_mse(model, images) == pytest.approx(card["best_val_mse"], rel=1e-3)
+    assert mean_squared_error(model, images) == pytest.approx(card["best_val_mse"], rel=1e-3)
     assert card["best_val_mse"] < card["average_image_mse"]
 
 

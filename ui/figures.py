@@ -60,8 +60,6 @@ def latent_map(table: pd.DataFrame, class_names: tuple[str, ...], colour_by: str
                      line=dict(color="#444", width=1.5, dash="dash"))
     figure.update_layout(
         height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=colour_by == "label",
-        # A plain drag selects a box, as the page says; zoom is the wheel or the toolbar.
-        dragmode="select",
         legend=dict(title="label (click to hide)", itemsizing="constant"),
         xaxis=dict(title="z1", range=[low - 0.5, high + 0.5], zeroline=False),
         yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], zeroline=False,

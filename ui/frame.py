@@ -43,7 +43,7 @@ def navigation():
     pages = [st.Page(ROOT / file, title=title, icon=icon, url_path=url_path)
              for file, title, icon, url_path in PAGES]
     home = st.Page(lambda: None, title="Home", url_path="home", default=True, visibility="hidden")
-    return st.navigation([home, *pages]), home, pages
+    return st.navigation([home, *pages], position="top"), home, pages
 
 
 @contextlib.contextmanager

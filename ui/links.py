@@ -111,20 +111,25 @@ PAGE_PARAMETERS = {
 
 def check(url_path: str, params: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
     """``(cleaned, notes)``: the link's parameters as the page's controls can take them, and one
-    line for each value that was dropped. Parameters no control reads are left alone."""
-    dataset = params.get("dataset", ["mnist"])[-1]
-    specs = [OneOf("dataset", DATASETS)]
-    if dataset in DATASETS:
-        specs.append(OneOf("model", tuple(ae_core.available_models(dataset)) or (SHIPPED,)))
-    specs += PAGE_PARAMETERS.get(url_path, ())
+    line for each value that was dropped. Parameters no control reads are left alone.
+
+    >>> check("grid", {"dataset": ["cifar"], "size": ["12"]})
+    ({'size': ['12']}, ['dataset=cifar was ignored: it must be one of mnist, fashion_mnist.'])
+    """
     cleaned, notes = dict(params), []
-    for spec in specs:
-        if spec.name not in params:
-            continue
-        values, note = spec.check(params[spec.name])
-        if values is None:
-            del cleaned[spec.name]
-            notes.append(note)
-        else:
-            cleaned[spec.name] = values
+
+    def apply(spec) -> None:
+        if spec.name in params:
+            values, note = spec.check(params[spec.name])
+            if values is None:
+                del cleaned[spec.name]
+                notes.append(note)
+            else:
+                cleaned[spec.name] = values
+
+    apply(OneOf("dataset", DATASETS))
+    dataset = cleaned.get("dataset", ["mnist"])[-1]  # The models on offer depend on the dataset.
+    apply(OneOf("model", tuple(ae_core.available_models(dataset)) or (SHIPPED,)))
+    for spec in PAGE_PARAMETERS.get(url_path, ()):
+        apply(spec)
     return cleaned, notes
