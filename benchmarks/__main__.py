@@ -77,7 +77,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
     log = Path(tempfile.mkdtemp(prefix="benchmark-")) / "streamlit.log"
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page = browser.new_page(viewport={"width": 1500, "height": 1300})
         page.set_default_timeout(120_000)
         started = time.perf_counter()
         with streamlit_server(log) as (url, process):

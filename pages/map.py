@@ -22,10 +22,7 @@ st.caption(f"Each dot is one test image, placed at the code (z1, z2) the encoder
 
 # The models first: the table below is encoded by the 2-D model.
 model, model_10d = state.models_or_stop(choice)
-table, problem = state.test_table_or_none(choice)
-if table is None:
-    st.error(problem)
-    st.stop()
+table = state.test_table_or_stop(choice)
 
 # Every choice is bound to the URL, so a copied link reopens this exact view.
 colour_column, background_column, density_column, opacity_column = st.columns([3, 3, 2, 2])

@@ -15,10 +15,7 @@ st.caption(f"Pick two {choice.item(2)}. Drag along the line from A to B to watch
            f"into the other, or read the strip of evenly spaced steps; the line is drawn on the map "
            f"below. The last two {choice.item(2)} clicked on the map become the two ends.")
 model, _ = state.models_or_stop(choice)
-table, problem = state.test_table_or_none(choice)
-if table is None:
-    st.error(problem)
-    st.stop()
+table = state.test_table_or_stop(choice)
 images, _ = state.test_set(choice.dataset)
 
 yours = st.session_state.get("your_digit")  # Left by the "Your image" page.

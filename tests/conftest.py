@@ -46,3 +46,16 @@ def quick_copy(quick_run, tmp_path):
     copy = tmp_path / "weights"
     shutil.copytree(out_dir, copy)
     return copy, card
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium through Playwright, for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    from harness.browser import launch_chromium
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()

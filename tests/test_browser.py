@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.browser import PICK_ISOLATED_POINT, launch_chromium, streamlit_server
+from harness.browser import PICK_ISOLATED_POINT, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TIMEOUT_MS = 90_000
@@ -33,16 +33,6 @@ def server(tmp_path_factory, models_dir):
 def outside_requests():
     """Every request the module's page makes to anywhere but the app: there must be none."""
     return []
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from harness.browser import ROOT, launch_chromium, streamlit_server
+from harness.browser import ROOT, streamlit_server
 
 DECODER_JS = (ROOT / "ui" / "live" / "decoder.js").read_text()
 
@@ -27,16 +27,6 @@ DECODE_IN_PAGE = """
   return codes.map((z) => Array.from(decoder.decode(z)));
 }
 """
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 def _browser_decode(page, model, codes: np.ndarray) -> np.ndarray:
@@ -124,7 +114,7 @@ def test_hovering_the_map_draws_the_decoders_image_under_the_pointer_without_the
 
     model = ae_core.load_autoencoder(2)
     sent: list[float] = []
-    page = _open(chromium.new_context(viewport={"width": 1400, "height": 1000}), f"{server}/map", sent)
+    page = _open(chromium.new_context(viewport={"width": 1400, "height": 1300}), f"{server}/map", sent)
     page.wait_for_function("() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');"
                            " return gd && gd._fullLayout && gd._fullLayout.xaxis._length > 0; }")
     area = _plot_area(page, "map_chart")
@@ -168,7 +158,7 @@ def test_the_pad_decodes_while_dragged_and_the_link_takes_the_point_on_release(c
 
     model = ae_core.load_autoencoder(2)
     sent: list[float] = []
-    page = _open(chromium.new_context(viewport={"width": 1400, "height": 1000}),
+    page = _open(chromium.new_context(viewport={"width": 1400, "height": 1300}),
                  f"{server}/sliders?z1=1.5&z2=-2", sent)
     canvas = page.locator(".st-key-live_pad canvas.digit")
     page.wait_for_function("(c) => c.dataset.z === '[1.5,-2]'", arg=canvas.element_handle())
@@ -203,7 +193,7 @@ def test_the_scrubber_morphs_from_one_end_to_the_other(chromium, server, test_se
     model = ae_core.load_autoencoder(2)
     images, _ = test_set
     ends = model.encode(images[[5, 17]])
-    page = _open(chromium.new_context(viewport={"width": 1400, "height": 1000}), f"{server}/paths?a=5&b=17", [])
+    page = _open(chromium.new_context(viewport={"width": 1400, "height": 1300}), f"{server}/paths?a=5&b=17", [])
     track = page.locator(".st-key-live_scrubber canvas.track")
     canvas = page.locator(".st-key-live_scrubber canvas.digit")
     box = track.bounding_box()
@@ -227,7 +217,7 @@ def test_a_browser_that_cannot_decode_says_so_and_the_server_draws_instead(chrom
 
     from ui.images import enlarge
 
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context = chromium.new_context(viewport={"width": 1400, "height": 1300})
     context.add_init_script("Math.exp = () => NaN;")
     page = _open(context, f"{server}/sliders?z1=1.5&z2=-2", [])
     page.get_by_text("Live decoding is off in this browser").wait_for()

@@ -135,6 +135,14 @@ def test_table_or_none(choice: Choice) -> tuple[pd.DataFrame | None, str | None]
         return None, str(error)
 
 
+def test_table_or_stop(choice: Choice) -> pd.DataFrame:
+    """The table, or the reason it cannot be loaded and the end of the page's run."""
+    try:
+        return test_table(choice)
+    except ae_core.DataUnavailableError as error:
+        stop_with(error)
+
+
 # --- Reconstruction errors and exports -----------------------------------------------------
 
 @st.cache_resource(show_spinner="Measuring every test image's reconstruction error…")

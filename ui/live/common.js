@@ -26,6 +26,53 @@ function decoderFor(bundle) {
 
 const views = new WeakMap(); // parentElement -> that view's state
 
+// The start of every view: its settings, and its state with the decoder, or null when this
+// browser cannot decode (the view then shows why). The DOM is built once per element from
+// `html`: each element with a data-part attribute becomes view[part], and `bind(view)` adds
+// the listeners.
+function mountView({ data, parentElement, setStateValue }, html, bind) {
+  const { settings, bundle } = openEnvelope(data);
+  let view = views.get(parentElement);
+  if (!view) {
+    const root = document.createElement("div"); // Beside Streamlit's <style>, not over it.
+    root.innerHTML = html;
+    parentElement.appendChild(root);
+    view = { root };
+    for (const part of root.querySelectorAll("[data-part]")) view[part.dataset.part] = part;
+    views.set(parentElement, view);
+    if (bind) bind(view);
+  }
+  try {
+    view.decoder = decoderFor(bundle);
+  } catch (error) {
+    showFailure(view.root, error, setStateValue);
+    return null;
+  }
+  return { settings, view };
+}
+
+// Press, drag and let go on `element`: `move(event)` on the press and every move while
+// pressed, `release(event)` once when let go. The pointer is captured, so a drag that
+// leaves the element goes on.
+function dragOn(element, move, release) {
+  let pressed = false;
+  element.addEventListener("pointerdown", (event) => {
+    pressed = true;
+    element.setPointerCapture(event.pointerId);
+    element.focus({ focusVisible: false }); // The arrow keys work from here; the ring is for keyboards.
+    move(event);
+  });
+  element.addEventListener("pointermove", (event) => { if (pressed) move(event); });
+  for (const name of ["pointerup", "pointercancel"]) {
+    element.addEventListener(name, (event) => {
+      if (!pressed) return;
+      pressed = false;
+      release(event);
+    });
+  }
+  return () => pressed;
+}
+
 // Grey pixels in [0, 1] onto a 28x28 canvas, which CSS enlarges with square pixels.
 function paintDigit(canvas, pixels) {
   const context = canvas.getContext("2d");
@@ -45,7 +92,7 @@ function paintDigit(canvas, pixels) {
 function frameScheduler(canvas, draw) {
   let pending = null;
   let scheduled = false;
-  canvas.dataset.frames = "0";
+  canvas.dataset.frames ??= "0"; // Counted across Streamlit's reruns of the view.
   return function request(point, eventTime = performance.now()) {
     pending = { point, eventTime };
     if (scheduled) return;

@@ -1,31 +1,21 @@
 // The map page's live view: wherever the pointer is over the latent map, between the points
-// as well as on them, the digit the decoder draws at that (z1, z2), every frame.
+// as well as on them, the image the decoder draws at that (z1, z2), every frame.
 //
 // plotly's own hover event fires only when the nearest point changes, a few times a second,
 // so this listens to raw pointer moves and converts the pixel to data with the map's axes.
 // It never talks to the server.
 
-export default function ({ data, parentElement, setStateValue }) {
-  const { settings, bundle } = openEnvelope(data);
-  let view = views.get(parentElement);
-  if (!view) {
-    const root = document.createElement("div"); // Beside Streamlit's <style>, not over it.
-    root.innerHTML = `
-      <div class="live">
-        <canvas class="digit" width="28" height="28" aria-label="the image decoded under the pointer"></canvas>
-        <div class="readout">Move the pointer over the map: this is what the decoder draws there.</div>
-      </div>`;
-    parentElement.appendChild(root);
-    view = { root, canvas: root.querySelector(".digit"), readout: root.querySelector(".readout") };
-    views.set(parentElement, view);
-  }
-  try {
-    view.decoder = decoderFor(bundle);
-  } catch (error) {
-    showFailure(view.root, error, setStateValue);
-    return;
-  }
-  view.chart = settings.chart;
+const HOVER_HTML = `
+  <div class="live">
+    <canvas class="digit" data-part="canvas" width="28" height="28"
+      aria-label="the image decoded under the pointer"></canvas>
+    <div class="readout" data-part="readout">Move the pointer over the map: this is what the decoder draws there.</div>
+  </div>`;
+
+export default function (component) {
+  const mounted = mountView(component, HOVER_HTML);
+  if (!mounted) return;
+  const { settings, view } = mounted;
   const pixels = new Float32Array(784);
   const request = frameScheduler(view.canvas, (z) => {
     paintDigit(view.canvas, view.decoder.decode(z, pixels));
@@ -33,7 +23,7 @@ export default function ({ data, parentElement, setStateValue }) {
   });
 
   function onPointerMove(event) {
-    const chart = document.querySelector(`.st-key-${view.chart} .js-plotly-plot`);
+    const chart = document.querySelector(`.st-key-${settings.chart} .js-plotly-plot`);
     const layout = chart && chart._fullLayout;
     if (!layout || !layout.xaxis || !layout.xaxis.p2d) return;
     const box = chart.getBoundingClientRect();
@@ -43,8 +33,8 @@ export default function ({ data, parentElement, setStateValue }) {
     request([layout.xaxis.p2d(x), layout.yaxis.p2d(y)], event.timeStamp);
   }
 
-  // One listener per element, however often Streamlit runs this function again.
-  // Capturing, so that no handler of plotly's can hide a move from it.
+  // One listener per element, however often Streamlit runs this function again; capturing,
+  // so that no handler of plotly's can hide a move from it.
   const options = { capture: true, passive: true };
   if (view.listener) document.removeEventListener("pointermove", view.listener, options);
   view.listener = onPointerMove;

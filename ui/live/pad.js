@@ -4,39 +4,24 @@
 
 const PAD = { size: 320, left: 34, top: 8, side: 276 }; // canvas pixels; the plot is a square
 
-export default function ({ data, parentElement, setStateValue, setTriggerValue }) {
-  const { settings, bundle } = openEnvelope(data);
-  let view = views.get(parentElement);
-  if (!view) {
-    const root = document.createElement("div"); // Beside Streamlit's <style>, not over it.
-    root.innerHTML = `
-      <div class="pad-row">
-        <canvas class="pad" width="${PAD.size}" height="${PAD.size}" tabindex="0" role="slider"
-          aria-label="the point (z1, z2): drag, or use the arrow keys"></canvas>
-        <div class="live">
-          <canvas class="digit" width="28" height="28" aria-label="the digit decoded at the handle"></canvas>
-          <div class="readout"></div>
-        </div>
-      </div>`;
-    parentElement.appendChild(root);
-    view = { root,
-      pad: root.querySelector(".pad"), canvas: root.querySelector(".digit"),
-      readout: root.querySelector(".readout"), background: new Image(), dragging: false,
-    };
-    views.set(parentElement, view);
-    bindPointerAndKeys(view);
-  }
-  try {
-    view.decoder = decoderFor(bundle);
-  } catch (error) {
-    showFailure(view.root, error, setStateValue);
-    return;
-  }
-  const [low, high] = settings.window;
-  view.low = low;
-  view.high = high;
-  view.step = settings.step;
-  view.commit = (z) => setTriggerValue("release", z.map((value) => roundTo(value, view.step)));
+const PAD_HTML = `
+  <div class="pad-row">
+    <canvas class="pad" data-part="pad" width="${PAD.size}" height="${PAD.size}" tabindex="0" role="slider"
+      aria-label="the point (z1, z2): drag, or use the arrow keys"></canvas>
+    <div class="live">
+      <canvas class="digit" data-part="canvas" width="28" height="28"
+        aria-label="the image decoded at the handle"></canvas>
+      <div class="readout" data-part="readout"></div>
+    </div>
+  </div>`;
+
+export default function (component) {
+  const mounted = mountView(component, PAD_HTML, bindPointerAndKeys);
+  if (!mounted) return;
+  const { settings, view } = mounted;
+  [view.low, view.high] = settings.window;
+  view.commit = (z) => component.setTriggerValue("release", z.map((value) => roundTo(value, settings.step)));
+  if (!view.background) view.background = new Image();
   if (view.background.src !== settings.background) {
     view.background.onload = () => drawPad(view);
     view.background.src = settings.background;
@@ -51,18 +36,21 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
     view.z = z; // At once, so that keys pressed within one frame add up.
     request(z, eventTime);
   };
-  if (!view.dragging) view.moveTo(settings.z); // The server's point: a slider or a link moved it.
+  if (!view.dragging()) view.moveTo(settings.z); // The server's point: a slider or a link moved it.
 }
 
 function roundTo(value, step) {
   return Math.round(value / step) * step;
 }
 
+function clampTo(view, value) {
+  return Math.min(view.high, Math.max(view.low, value));
+}
+
 function toLatent(view, x, y) {
   const span = view.high - view.low;
-  const clamp = (value) => Math.min(view.high, Math.max(view.low, value));
-  return [clamp(view.low + ((x - PAD.left) / PAD.side) * span),
-          clamp(view.high - ((y - PAD.top) / PAD.side) * span)];
+  return [clampTo(view, view.low + ((x - PAD.left) / PAD.side) * span),
+          clampTo(view, view.high - ((y - PAD.top) / PAD.side) * span)];
 }
 
 function toPixels(view, z) {
@@ -71,39 +59,23 @@ function toPixels(view, z) {
 }
 
 function bindPointerAndKeys(view) {
-  const { pad } = view;
   const pointAt = (event) => {
-    const box = pad.getBoundingClientRect();
+    const box = view.pad.getBoundingClientRect();
     const scale = PAD.size / box.width; // CSS may draw the canvas at another size.
     return toLatent(view, (event.clientX - box.left) * scale, (event.clientY - box.top) * scale);
   };
-  pad.addEventListener("pointerdown", (event) => {
-    view.dragging = true;
-    pad.setPointerCapture(event.pointerId);
-    pad.focus({ focusVisible: false }); // The ring is for keyboard users.
-    view.moveTo(pointAt(event), event.timeStamp);
-  });
-  pad.addEventListener("pointermove", (event) => {
-    if (view.dragging) view.moveTo(pointAt(event), event.timeStamp);
-  });
-  const release = (event) => {
-    if (!view.dragging) return;
-    view.dragging = false;
-    view.commit(pointAt(event));
-  };
-  pad.addEventListener("pointerup", release);
-  pad.addEventListener("pointercancel", release);
+  view.dragging = dragOn(view.pad, (event) => view.moveTo(pointAt(event), event.timeStamp),
+                         (event) => view.commit(pointAt(event)));
 
   // Arrow keys move by 0.1 (with Shift, by 1); the point is sent once the keys rest.
   let keyTimer = null;
-  pad.addEventListener("keydown", (event) => {
+  view.pad.addEventListener("keydown", (event) => {
     const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
     const move = moves[event.key];
     if (!move || !view.z) return;
     event.preventDefault();
     const distance = event.shiftKey ? 1 : 0.1;
-    const z = [view.z[0] + move[0] * distance, view.z[1] + move[1] * distance]
-      .map((value) => Math.min(view.high, Math.max(view.low, value)));
+    const z = [clampTo(view, view.z[0] + move[0] * distance), clampTo(view, view.z[1] + move[1] * distance)];
     view.moveTo(z, event.timeStamp);
     clearTimeout(keyTimer);
     keyTimer = setTimeout(() => view.commit(z), 400);

@@ -3,36 +3,23 @@
 
 const TRACK = { width: 480, height: 46, left: 22, right: 458, y: 28 }; // canvas pixels
 
-export default function ({ data, parentElement, setStateValue }) {
-  const { settings, bundle } = openEnvelope(data);
-  let view = views.get(parentElement);
-  if (!view) {
-    const root = document.createElement("div"); // Beside Streamlit's <style>, not over it.
-    root.innerHTML = `
-      <div class="scrub-row">
-        <div class="scrub">
-          <canvas class="track" width="${TRACK.width}" height="${TRACK.height}" tabindex="0" role="slider"
-            aria-label="how far along the path from A to B: drag, or use the arrow keys"></canvas>
-          <div class="readout"></div>
-        </div>
-        <canvas class="digit" width="28" height="28" aria-label="the digit decoded at that point of the path"></canvas>
-      </div>`;
-    parentElement.appendChild(root);
-    view = { root,
-      track: root.querySelector(".track"), canvas: root.querySelector(".digit"),
-      readout: root.querySelector(".readout"), t: settings.t, dragging: false,
-    };
-    views.set(parentElement, view);
-    bindPointerAndKeys(view);
-  }
-  try {
-    view.decoder = decoderFor(bundle);
-  } catch (error) {
-    showFailure(view.root, error, setStateValue);
-    return;
-  }
-  view.a = settings.a;
-  view.b = settings.b;
+const SCRUB_HTML = `
+  <div class="scrub-row">
+    <div class="scrub">
+      <canvas class="track" data-part="track" width="${TRACK.width}" height="${TRACK.height}" tabindex="0"
+        role="slider" aria-label="how far along the path from A to B: drag, or use the arrow keys"></canvas>
+      <div class="readout" data-part="readout"></div>
+    </div>
+    <canvas class="digit" data-part="canvas" width="28" height="28"
+      aria-label="the image decoded at that point of the path"></canvas>
+  </div>`;
+
+export default function (component) {
+  const mounted = mountView(component, SCRUB_HTML, bindPointerAndKeys);
+  if (!mounted) return;
+  const { settings, view } = mounted;
+  [view.a, view.b] = [settings.a, settings.b];
+  if (view.t === undefined) view.t = settings.t;
   const pixels = new Float32Array(784);
   const request = frameScheduler(view.canvas, (t) => {
     const z = view.a.map((start, i) => start + t * (view.b[i] - start));
@@ -49,25 +36,13 @@ export default function ({ data, parentElement, setStateValue }) {
 }
 
 function bindPointerAndKeys(view) {
-  const { track } = view;
   const fractionAt = (event) => {
-    const box = track.getBoundingClientRect();
+    const box = view.track.getBoundingClientRect();
     const x = (event.clientX - box.left) * (TRACK.width / box.width);
     return (x - TRACK.left) / (TRACK.right - TRACK.left);
   };
-  track.addEventListener("pointerdown", (event) => {
-    view.dragging = true;
-    track.setPointerCapture(event.pointerId);
-    track.focus({ focusVisible: false }); // The ring is for keyboard users.
-    view.moveTo(fractionAt(event), event.timeStamp);
-  });
-  track.addEventListener("pointermove", (event) => {
-    if (view.dragging) view.moveTo(fractionAt(event), event.timeStamp);
-  });
-  for (const name of ["pointerup", "pointercancel"]) {
-    track.addEventListener(name, () => { view.dragging = false; });
-  }
-  track.addEventListener("keydown", (event) => {
+  dragOn(view.track, (event) => view.moveTo(fractionAt(event), event.timeStamp), () => {});
+  view.track.addEventListener("keydown", (event) => {
     const step = { ArrowLeft: -0.02, ArrowDown: -0.02, ArrowRight: 0.02, ArrowUp: 0.02 }[event.key];
     if (step === undefined) return;
     event.preventDefault();
