@@ -27,6 +27,9 @@ def _open(page, url: str) -> None:
 
 
 def _plot_area(page, key: str) -> dict:
+    page.wait_for_function(f"() => {{ const gd = document.querySelector('.st-key-{key} .js-plotly-plot');"
+                           f" return gd && gd._fullLayout && gd._fullLayout.xaxis._length > 0; }}",
+                           timeout=120_000)
     return page.evaluate(f"""() => {{ const gd = document.querySelector('.st-key-{key} .js-plotly-plot');
         const b = gd.getBoundingClientRect(), x = gd._fullLayout.xaxis, y = gd._fullLayout.yaxis;
         return {{left: b.left + x._offset, top: b.top + y._offset, width: x._length, height: y._length}}; }}""")
@@ -40,9 +43,10 @@ def hover(page, url: str) -> None:
     page.wait_for_timeout(400)
     chart = page.locator(".st-key-map_chart").bounding_box()
     panel = page.locator(".st-key-live_map_hover").bounding_box()
-    page.screenshot(path=str(OUT / "hover.png"), clip={
-        "x": chart["x"] - 10, "y": chart["y"] - 10, "width": panel["x"] + 260 - chart["x"],
-        "height": chart["height"] + 20})
+    top = min(chart["y"], panel["y"]) - 10
+    page.screenshot(path=str(OUT / "hover.png"), full_page=True, clip={
+        "x": chart["x"] - 10, "y": top, "width": panel["x"] + 280 - chart["x"],
+        "height": max(chart["y"] + chart["height"], panel["y"] + panel["height"]) + 10 - top})
 
 
 def pad(page, url: str) -> None:
@@ -110,7 +114,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder, streamlit_server(Path(folder) / "streamlit.log") as (url, _):
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
-            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
             for take in (hover, pad, paths, grid, drawing, formation):
                 take(page, url)
                 print(f"took {take.__name__}", flush=True)

@@ -133,3 +133,13 @@ def test_the_fashion_classifier_is_a_fair_judge_of_clothes():
     images = original_images.astype(np.float32)[..., np.newaxis] / 255.0
     predictions = load_classifier("fashion_mnist").predict(images, verbose=0).argmax(axis=1)
     assert np.mean(predictions == original_labels) >= 0.88
+
+
+def test_the_fashion_grid_has_the_clear_cells_the_docs_state():
+    """The figures python -m ae_core.evaluate --dataset fashion_mnist prints, and the docs quote."""
+    import ae_core
+    from ae_core.evaluate import grid_clarity, load_classifier
+
+    clear, classes = grid_clarity(ae_core.load_autoencoder(2, "fashion_mnist"), load_classifier("fashion_mnist"))
+    assert (clear, [ae_core.CLASS_NAMES["fashion_mnist"][label] for label in classes]) == (
+        51, ["Trouser", "Dress", "Sneaker", "Bag", "Ankle boot"])

@@ -250,13 +250,6 @@ def _open_sessions(context, base_url: str, path: str, count: int) -> list[Sessio
     return sessions
 
 
-def _app_installs_the_limit() -> bool:
-    """Whether app.py itself imports ui.uploads, so that every session is bounded from its start."""
-    source = (ROOT / "app.py").read_text()
-    return bool(re.search(r"^\s*(from ui import [^\n]*\buploads\b|import ui\.uploads|from ui\.uploads import)",
-                          source, re.MULTILINE))
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from harness.browser import streamlit_server
@@ -292,9 +285,6 @@ def _flood(session: Session, base_url: str, count: int, memory: Memory, stop_abo
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.xfail(not _app_installs_the_limit(), strict=True,
-                   reason="app.py does not import ui.uploads yet, so a session that never opens "
-                          "the upload page is not bounded until someone opens it")
 def test_a_flood_before_the_upload_page_is_opened_is_bounded(server, context):
     """Must run first on the module's server, before any session opens /upload (which would
     install the limit for the whole process and make this pass whatever app.py says)."""
