@@ -2,14 +2,13 @@
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 import ae_core
 from ae_core.digits import UPLOAD_EXTENSIONS
 from ae_core.explore import nearest, tile
 from ui import frame, state, uploads
-from ui.images import enlarge, mark, pad_to_square
+from ui.images import enlarge, mark, pad_to_square, preview
 
 frame.require()
 uploads.install()  # Importing ui.uploads already did, in a server; this only checks.
@@ -24,17 +23,6 @@ if choice.dataset != "mnist":
     st.warning(f"The model in use was trained on {state.DATASETS[choice.dataset]}, not on "
                "digits. Your drawing will be read as the nearest thing it knows: expect a blurred "
                "garment, not your digit. Choose MNIST in the sidebar to see a digit come back.")
-
-
-PREVIEW_SIDE = 224  # The steps are shown 112 pixels wide: twice that is sharp on any screen.
-
-
-def preview(image: np.ndarray) -> np.ndarray:
-    """A step as a uint8 square of at most about PREVIEW_SIDE pixels (a large upload's are 1024)."""
-    factor = -(-max(image.shape) // PREVIEW_SIDE)  # Shrunk first: no full-size copies.
-    if factor > 1:
-        image = np.asarray(Image.fromarray(np.asarray(image, dtype=np.float32)).reduce(factor))
-    return enlarge(pad_to_square(image), 1)
 
 
 def use(source: str) -> None:

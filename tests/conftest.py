@@ -16,6 +16,12 @@ sys.path.insert(0, str(ROOT))
 # Quieten TensorFlow's start-up chatter in test output; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+def with_pythonpath(folder: Path) -> dict[str, str]:
+    """The environment for a child Python that imports the project in ``folder`` first,
+    keeping whatever PYTHONPATH the tests were given."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+
+
 # A subset and batch size that train, in about 10 s, to a model clearly better than the
 # average image (otherwise train() rightly refuses to write it).
 QUICK = dict(train_subset=3000, batch_size=32, epochs=2)

@@ -235,3 +235,35 @@ def test_upload_page_says_when_the_model_is_not_about_digits(test_set):
     digit = ((1 - images[0, ..., 0]) * 255).astype(np.uint8)
     app.file_uploader(key="digit_upload").set_value(("digit.png", _png_of(digit), "image/png")).run()
     assert not app.exception and "2-D reconstruction" in _captions(app)
+
+
+def _texts(app: AppTest) -> list[str]:
+    kinds = ("title", "caption", "subheader", "header", "info", "markdown", "warning", "success")
+    return [element.value for kind in kinds for element in app.get(kind)] + _captions(app)
+
+
+@pytest.mark.parametrize("page", ["pages/map.py", "pages/grid.py", "pages/sliders.py", "pages/paths.py",
+                                  "pages/train.py"])
+def test_fashion_mnist_is_never_called_digits(page):
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["dataset"] = "fashion_mnist"
+    app.switch_page(page)
+    app.run()
+    assert not app.exception
+    spoken_of_as_digits = [text for text in _texts(app) if "digit" in text.lower()]
+    assert spoken_of_as_digits == []
+
+
+def test_the_train_page_follows_the_sidebar_and_shows_the_chosen_models_training():
+    import ae_core
+
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["dataset"] = "fashion_mnist"
+    app.switch_page("pages/train.py")
+    app.run()
+    assert app.selectbox(key="train_dataset").value == "fashion_mnist"
+    assert "How the shipped model trained" in [s.value for s in app.subheader]
+    curves = next(chart for chart in app.get("plotly_chart") if "validation" in chart.proto.spec)
+    validation = next(trace for trace in json.loads(curves.proto.spec)["data"] if "validation" in trace["name"])
+    card = ae_core.load_autoencoder(2, "fashion_mnist").card
+    assert _array(validation["y"]).tolist() == [row["val_loss"] for row in card["history"]]

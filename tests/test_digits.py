@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from PIL import Image
 
 import corpus
 from ae_core import image_to_mnist, prepare_digit
-from conftest import ROOT
+from conftest import ROOT, with_pythonpath
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +126,7 @@ def test_corpus_in_a_fresh_process_is_fast_and_small(cases, tmp_path):
         (tmp_path / name).write_bytes(data)
     result = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env=with_pythonpath(ROOT))
     assert result.returncode == 0, result.stderr[-3000:]
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(measured["report"]) == len(cases)
@@ -314,7 +313,7 @@ def test_worst_admitted_files_stay_within_the_decode_bound(digit, tmp_path):
         (tmp_path / name).write_bytes(data)
         result = subprocess.run([sys.executable, "-c", PEAK_CHILD, str(tmp_path / name)], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                env=with_pythonpath(ROOT))
         assert result.returncode == 0, result.stderr[-3000:]
         report[name] = json.loads(result.stdout.strip().splitlines()[-1])
     for name, (peak_mb, outcome) in sorted(report.items()):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import sys
 import h5py
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, with_pythonpath
 
 pytestmark = pytest.mark.slow
 
@@ -84,8 +83,7 @@ def test_every_page_shows_the_retrain_command_for_damaged_weights(tmp_path, dama
     else:
         weights.write_bytes(data[:5000] + bytes([data[5000] ^ 1]) + data[5001:])
     result = subprocess.run([sys.executable, "-c", CHILD, str(project / "app.py")], cwd=project, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                filter(None, [str(project), os.environ.get("PYTHONPATH")]))})
+                            timeout=600, env=with_pythonpath(project))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     for page, outcome in report.items():

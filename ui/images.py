@@ -53,6 +53,19 @@ def pad_to_square(image: np.ndarray) -> np.ndarray:
     return square
 
 
+def preview(image: np.ndarray, side: int = 224) -> np.ndarray:
+    """A preparation step as a uint8 square of at most about ``side`` pixels (a large upload's
+    steps are 1024 wide): shrunk first, so that no full-size copy is made.
+
+    >>> preview(np.ones((1000, 500)), side=224).shape
+    (200, 200)
+    """
+    factor = -(-max(image.shape[:2]) // side)
+    if factor > 1:
+        image = np.asarray(Image.fromarray(np.asarray(image, dtype=np.float32)).reduce(factor))
+    return enlarge(pad_to_square(image), 1)
+
+
 def scatter_raster(latents: np.ndarray, labels: np.ndarray, colors: np.ndarray,
                    side: int = 240, low: float = WINDOW[0], high: float = WINDOW[1]) -> np.ndarray:
     """A small RGB picture (side, side, 3) uint8 of the 2-D latents over [low, high]^2.
