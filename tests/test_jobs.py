@@ -143,6 +143,9 @@ def test_two_servers_starting_one_name_at_once_get_one_run_and_one_sentence(mode
     assert outputs[0].startswith("refused: A ") and outputs[0].count(". ") == 0, outputs
     assert outputs[1] == "started: done", outputs
     assert sorted(os.listdir(models)) == ["twin"]
+    # A third server sharing the folder (this process, as a replica would) lists it and loads it.
+    assert available_models("mnist") == ["shipped", "twin"]
+    assert load_autoencoder(2, "mnist", "twin").card["config"]["train_subset"] == 10_000
 
 
 KILLED_SERVER = """

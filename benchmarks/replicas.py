@@ -1,0 +1,380 @@
+"""A classroom against one replica and against two: `deploy/serve.sh` (nginx in front), 40
+browser sessions at once, each loading the latent map, clicking 5 points and uploading one
+digit; optionally, with two replicas, one of them killed while a third classroom works.
+
+    python -m benchmarks.replicas                  # 40 sessions, 1 replica then 2 (~20 min here)
+    python -m benchmarks.replicas --sessions 10    # a quick look
+    python -m benchmarks.replicas --fault          # and a third run, killing one of 2 replicas
+
+Writes benchmarks/results/replicas.md and prints it. A benchmark, not a test: nothing here
+asserts. `serve()` below is also how tests/test_deploy.py starts serve.sh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+IDLE = "[data-test-script-state=notRunning]"
+MAP_DRAWN = ("() => { const gd = document.querySelector('.js-plotly-plot');"
+             " return gd && gd._fullData && gd._fullData.length >= 10; }")
+# The clicked point's heading and its three images, each loaded (an image served by another
+# replica than the session's would be a 404, and never load).
+POINT_SHOWN = ("(index) => { const h = [...document.querySelectorAll('h3')].find("
+               "e => e.textContent.includes('Test image #' + index + ' '));"
+               " const imgs = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')];"
+               " return h && imgs.length >= 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }")
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive free loopback ports (free when asked)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + count >= 65536:
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return list(range(first, first + count))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
+@dataclass
+class Served:
+    """A running `deploy/serve.sh`: its URL, run folder, replicas and output so far."""
+
+    url: str
+    run_dir: Path
+    process: subprocess.Popen
+    replicas: dict[str, tuple[str, int]]  # name -> (address, pid)
+    output: list[tuple[float, str]] = field(default_factory=list)  # (time.monotonic(), line)
+
+    def lines(self) -> list[str]:
+        return [line for _, line in self.output]
+
+    def access_log(self) -> list[dict[str, str]]:
+        """nginx's access log, one dict a request: status, route, served_by, upstream, ..."""
+        rows = []
+        for line in (self.run_dir / "access.log").read_text().splitlines():
+            request = re.search(r'"([^"]*)"', line)
+            row = dict(re.findall(r"(\w+)=(\S+)", line[request.end():] if request else line))
+            row["request"] = request.group(1) if request else ""
+            row["status"] = line[request.end():].split()[0] if request else ""
+            row["client"] = line.split()[1]
+            rows.append(row)
+        return rows
+
+
+@contextlib.contextmanager
+def serve(replicas: int, run_dir: Path, env: dict[str, str] | None = None, interval: float = 2,
+          timeout: float = 300):
+    """Start ``bash deploy/serve.sh --replicas N`` on free loopback ports; yield a ``Served``
+    once it says it is ready; stop it with SIGTERM (as Ctrl-C would) afterwards."""
+    port, *_ = ports = free_ports(replicas + 1)
+    command = ["bash", str(ROOT / "deploy" / "serve.sh"), "--replicas", str(replicas), "--port", str(port),
+               "--replica-port", str(ports[1]), "--run-dir", str(run_dir), "--check-interval", str(interval)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "AE_PYTHON": sys.executable, **(env or {})},
+                               start_new_session=True)
+    served = Served(f"http://127.0.0.1:{port}", run_dir, process, {})
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            served.output.append((time.monotonic(), line.rstrip("\n")))
+            if " ready: " in line:
+                ready.set()
+        ready.set()  # It ended.
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not ready.wait(timeout) or process.poll() is not None:
+            raise RuntimeError("serve.sh did not get ready:\n" + "\n".join(served.lines()[-20:]))
+        for line in (run_dir / "replicas").read_text().splitlines():
+            name, address, pid = line.split()
+            served.replicas[name] = (address, int(pid))
+        yield served
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # Its own group: serve.sh and its children.
+                process.wait()
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p95) in seconds."""
+    return (float(np.percentile(samples, 50)), float(np.percentile(samples, 95))) if samples else (np.nan, np.nan)
+
+
+async def rerun(page, tries: int = 3) -> None:
+    """Press R (Streamlit's rerun key) and wait until that rerun has finished. The key is
+    pressed with nothing focused (an input would take it), and again if no rerun starts."""
+    await page.evaluate("() => { window.__ran = false; window.__watch && window.__watch.disconnect();"
+                        " window.__watch = new MutationObserver((changes) => {"
+                        " if (changes.some((c) => c.oldValue === 'running')"
+                        " || document.querySelector('[data-test-script-state=running]')) window.__ran = true; });"
+                        " window.__watch.observe(document.body, {attributes: true, subtree: true,"
+                        " attributeOldValue: true, attributeFilter: ['data-test-script-state']}); }")
+    for attempt in range(tries):
+        await page.evaluate("() => { const e = document.activeElement; if (e && e.blur) e.blur(); }")
+        await page.keyboard.press("r")
+        try:
+            await page.wait_for_function("() => window.__ran", timeout=20_000)
+            break
+        except Exception:
+            if attempt == tries - 1:
+                raise
+    await page.wait_for_selector(IDLE)
+
+
+async def click_point(page, pick: int) -> int:
+    """Click an isolated point of the map (the ``pick``-th choice); return its test index once
+    its heading and images are shown."""
+    from harness.browser import PICK_ISOLATED_POINT
+
+    target = await page.evaluate(PICK_ISOLATED_POINT.replace("k += 37", f"k += {37 + pick}"), [6])
+    await page.mouse.move(target["px"], target["py"])
+    await page.wait_for_timeout(300)  # Plotly's hover must register first.
+    await page.mouse.click(target["px"], target["py"])
+    await page.wait_for_function(POINT_SHOWN, arg=target["index"], polling=100)
+    await page.wait_for_selector(IDLE)
+    return target["index"]
+
+
+async def upload(page, name: str, data: bytes) -> None:
+    """Upload ``data`` on the "Your image" page and wait for its results."""
+    await page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
+        files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+    await page.get_by_text(f"Results for your upload ({name})").wait_for()
+    await page.get_by_text("2-D reconstruction").wait_for()
+    await page.wait_for_selector(IDLE)
+
+
+async def go_to(page, link: str, ready: str) -> None:
+    """Switch page inside the session (the top navigation: same websocket, same replica)."""
+    await page.locator("[data-testid=stTopNavLink]", has_text=link).click()
+    await page.wait_for_function(ready)
+    await page.wait_for_selector(IDLE)
+
+
+UPLOADER_SHOWN = "() => !!document.querySelector('[data-testid=stFileUploader] input[type=file]')"
+
+
+def digit_png(digit: np.ndarray) -> bytes:
+    """An MNIST test digit as a 112x112 scan, dark ink on white (as the tests upload)."""
+    import io
+
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray((np.asarray(digit) * 255).astype(np.uint8)).resize((112, 112), Image.BILINEAR))
+    buffer = io.BytesIO()
+    Image.fromarray(255 - big).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def classroom_session(browser, url: str, number: int, digit: bytes, start_after: float,
+                            clicks: int = 5, timeout: float = 240, recover: bool = False) -> dict:
+    """One student: load the map, click ``clicks`` points, switch to "Your image", upload one
+    digit. Returns each action's seconds, or the error that stopped it. With ``recover``, a
+    student whose page fails reloads it once and starts again (as after a replica's crash)."""
+    from harness.browser import PICK_ISOLATED_POINT
+
+    await asyncio.sleep(start_after)
+    context = await browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(timeout * 1000)
+    replicas = set()
+    page.on("response", lambda response: replicas.add(response.headers.get("x-replica")))
+    result = {"session": number, "map": None, "clicks": [], "upload": None, "error": None, "reloaded": None}
+    for attempt in range(2 if recover else 1):
+        result.update(map=None, clicks=[], upload=None, error=None)
+        try:
+            begin = time.perf_counter()
+            await page.goto(f"{url}/map")
+            await page.wait_for_function(MAP_DRAWN)
+            await page.wait_for_selector(IDLE)
+            result["map"] = time.perf_counter() - begin
+            for click in range(clicks):
+                target = await page.evaluate(
+                    PICK_ISOLATED_POINT.replace("k += 37", f"k += {37 + 11 * number + 5 * click}"), [6])
+                await page.mouse.move(target["px"], target["py"])
+                await page.wait_for_timeout(300)  # Plotly's hover must register first; not timed.
+                begin = time.perf_counter()
+                await page.mouse.click(target["px"], target["py"])
+                await page.wait_for_function(POINT_SHOWN, arg=target["index"], polling="raf")
+                result["clicks"].append(time.perf_counter() - begin)
+                await page.wait_for_selector(IDLE)
+            await go_to(page, "Your image", UPLOADER_SHOWN)
+            begin = time.perf_counter()
+            await upload(page, f"digit{number}.png", digit)
+            result["upload"] = time.perf_counter() - begin
+            if await page.locator("[data-testid=stException]").count():
+                result["error"] = "an exception on the page"
+            break
+        except Exception as error:  # A benchmark reports failures; it does not stop at them.
+            result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
+            if recover and attempt == 0:
+                result["reloaded"] = result["error"]
+    result["replicas"] = sorted(r for r in replicas if r)
+    await context.close()
+    return result
+
+
+async def classroom(url: str, sessions: int, digits: np.ndarray, spread: float, during=None,
+                    timeout: float = 240, recover: bool = False) -> list[dict]:
+    """``sessions`` students arriving over ``spread`` seconds; ``during(started)`` runs alongside."""
+    from playwright.async_api import async_playwright
+
+    from harness.browser import launch_chromium_async
+
+    async with async_playwright() as playwright:
+        browser = await launch_chromium_async(playwright)
+        try:
+            work = [classroom_session(browser, url, n, digit_png(digits[n % len(digits)]),
+                                      spread * n / max(sessions - 1, 1), timeout=timeout,
+                                      recover=recover)
+                    for n in range(sessions)]
+            if during is not None:
+                work.append(during(time.monotonic()))
+            results = await asyncio.gather(*work)
+        finally:
+            await browser.close()
+    return [r for r in results if isinstance(r, dict) and "session" in r]
+
+
+def summarise(label: str, results: list[dict], wall: float) -> list[str]:
+    ok = [r for r in results if r["error"] is None]
+    maps = [r["map"] for r in results if r["map"] is not None]
+    clicks = [c for r in results for c in r["clicks"]]
+    uploads = [r["upload"] for r in results if r["upload"] is not None]
+    rows = []
+    for action, samples in (("load the map", maps), ("click a point → its 3 images", clicks),
+                            ("upload a digit → its results", uploads)):
+        p50, p95 = percentiles(samples)
+        rows.append(f"| {label} | {action} | {len(samples)} | {p50:.2f} s | {p95:.2f} s |")
+    touched = {}
+    for r in results:
+        for name in r["replicas"]:
+            touched[name] = touched.get(name, 0) + 1
+    errors = sorted({r["error"] for r in results if r["error"]})
+    reloaded = [r for r in results if r["reloaded"]]
+    rows.append(f"| {label} | sessions that finished without an error | {len(ok)} of {len(results)}"
+                f"{f' ({sum(r in ok for r in reloaded)} after one reload)' if reloaded else ''} | "
+                f"wall {wall:.0f} s | sessions served by each replica: "
+                f"{', '.join(f'{k} {v}' for k, v in sorted(touched.items())) or '–'} |")
+    if errors:
+        rows.append(f"| {label} | errors | {len(results) - len(ok)} | – | {'; '.join(errors)[:300]} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.replicas", description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=40)
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which the sessions arrive")
+    parser.add_argument("--fault", action="store_true",
+                        help="then run the classroom once more on 2 replicas, killing one 20 s in")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "replicas.md"))
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    import tempfile
+
+    import ae_core
+    from benchmarks.__main__ import machine
+
+    images, _ = ae_core.load_mnist("test")
+    digits = images[:args.sessions, ..., 0]
+    rows = ["| replicas | action | count | p50 | p95 |", "|---|---|---|---|---|"]
+    notes = []
+    for replicas in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="replicas-") as folder, \
+                serve(replicas, Path(folder) / "run", env={"AE_MODELS_DIR": str(Path(folder) / "models")}) as served:
+            asyncio.run(classroom(served.url, 2, digits, 0))  # Warm: each replica imports TensorFlow once.
+            notes.append(f"Load average of the machine before the {replicas}-replica run: "
+                         f"{os.getloadavg()[0]:.1f} (other work shares these 2 cores).")
+            begin = time.perf_counter()
+            results = asyncio.run(classroom(served.url, args.sessions, digits, args.spread))
+            wall = time.perf_counter() - begin
+            rows += summarise(f"{replicas}", results, wall)
+            print("\n".join(rows), flush=True)
+            if replicas == 2 and args.fault:
+                rows += fault_run(served, args, digits, notes)
+                print("\n".join(rows), flush=True)
+    command = f"python -m benchmarks.replicas --sessions {args.sessions}{' --fault' if args.fault else ''}"
+    report = (f"Measured by `{command}` on {time.strftime('%Y-%m-%d')}: "
+              f"{machine()}; nginx {nginx_version()} in front (deploy/serve.sh), one headless Chromium on the same "
+              f"2 cores driving every session. {args.sessions} sessions arrive over {args.spread:.0f} s; each loads "
+              f"/map in a fresh browser context, clicks 5 points, switches to \"Your image\" and uploads one digit. "
+              f"Times are from the action to its result drawn in the page.\n\n" + "\n".join(rows) + "\n"
+              + ("\n" + "\n".join(notes) + "\n" if notes else ""))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(report)
+    print(report)
+
+
+def fault_run(served: Served, args, digits, notes: list[str]) -> list[str]:
+    """The same classroom on two replicas, with one replica killed (SIGKILL) 20 s in; a
+    student whose page then fails reloads it once and starts again."""
+    killed = {}
+
+    async def kill_one(started: float) -> None:
+        await asyncio.sleep(max(0.0, started + 20 - time.monotonic()))
+        name, (address, pid) = next(iter(served.replicas.items()))
+        os.kill(pid, signal.SIGKILL)
+        killed.update(name=name, at=time.monotonic())
+
+    begin = time.perf_counter()
+    results = asyncio.run(classroom(served.url, args.sessions, digits, args.spread, during=kill_one,
+                                    timeout=60, recover=True))
+    wall = time.perf_counter() - begin
+    victims = [r for r in results if killed.get("name") in r["replicas"]]
+    others = [r for r in results if killed.get("name") not in r["replicas"]]
+    notes.append(f"In the fault run, replica {killed.get('name')} was killed with SIGKILL 20 s after the first "
+                 f"session started, and each step waited at most 60 s. Of the {len(others)} sessions served "
+                 f"only by the other replica, {sum(r['error'] is None for r in others)} finished, "
+                 f"{sum(bool(r['reloaded']) for r in others)} of them after a reload. Of the {len(victims)} "
+                 f"sessions that had been on the killed replica, {sum(bool(r['reloaded']) for r in victims)} "
+                 f"saw a step fail (Streamlit reconnects them to the survivor, in a new session without "
+                 f"their state) and reloaded, and {sum(r['error'] is None for r in victims)} finished. "
+                 f"The fault run's times include the reloaded sessions' second pass. With one replica, the "
+                 f"same kill leaves no replica to reconnect to: every session stops.")
+    return summarise("2, one killed", results, wall)
+
+
+def nginx_version() -> str:
+    try:
+        text = subprocess.run(["nginx", "-v"], capture_output=True, text=True,
+                              env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}).stderr
+    except OSError:
+        return "(not found)"
+    return text.strip().split("/")[-1]
+
+
+if __name__ == "__main__":
+    main()
