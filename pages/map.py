@@ -87,13 +87,18 @@ def selection_panel(chosen: list[int], kind: str, images: np.ndarray) -> None:
 def explorer() -> None:
     chart_column, panel = st.columns([3, 2], gap="medium")
     with panel:
-        live.map_hover(choice, "map_chart")
+        hover_slot = st.container()  # Above the number, though it needs the number first.
         index = st.number_input(f"Test image (0 to {len(table) - 1})", min_value=0, max_value=len(table) - 1,
                                 value=None, step=1, key="index", bind="query-params",
                                 placeholder="click a point, or type a number")
+    chosen = None if index is None else tuple(float(v) for v in table.iloc[int(index)][["z1", "z2"]])
+    with hover_slot:
+        # The browser rings the chosen image over the chart, so a click leaves the figure
+        # unchanged; only when its script fails does the figure carry the ring instead.
+        hover = live.map_hover(choice, "map_chart", ring=chosen)
     selection = parse_selection(st.session_state.get("map_chart"))
     figure = state.map_figure(choice, colour_by, background, density, opacity,
-                              ring=None if index is None else int(index))
+                              ring=int(index) if index is not None and hover.failed else None)
     with chart_column:
         # Streamlit makes a plain drag pan when clicks choose points (in select mode a click
         # would clear instead), so the toolbar stays in view and the caption says where to go.

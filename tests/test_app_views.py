@@ -57,18 +57,16 @@ def test_sliders_link_opens_that_point_and_the_sliders_move_on_from_it():
     assert live_settings(app, "live_pad")["z"] == [-3.2, -2.0]
 
 
-def test_map_link_selects_that_test_image_and_rings_it_above_the_points(test_set):
+def test_map_link_selects_that_test_image_and_rings_it_without_changing_the_figure(test_set):
     _, labels = test_set
     app = _open("pages/map.py", index="123")
     assert app.subheader[0].value == f"Test image #123 · {labels[123]}"
-    traces = _figure(app)["data"]
-    ring = [number for number, trace in enumerate(traces) if trace.get("name") == "chosen"]
-    points = [number for number, trace in enumerate(traces) if trace.get("customdata") is not None]
-    assert ring and min(ring) > max(points)  # WebGL draws in trace order: the ring comes last.
-    assert all(traces[number]["type"] == "scattergl" for number in ring + points)
-    image_trace = next(t for t in traces if t.get("name") == str(labels[123]))
-    for number in ring:
-        assert (traces[number]["x"][0], traces[number]["y"][0]) == pytest.approx(_position(image_trace, 123))
+    # The browser draws the ring (tests/test_live.py): the figure is the one without a choice,
+    # so choosing an image makes plotly redraw nothing.
+    assert _figure(app) == _figure(_open("pages/map.py"))
+    image_trace = next(t for t in _figure(app)["data"] if t.get("name") == str(labels[123]))
+    assert live_settings(app, "live_map_hover")["ring"] == pytest.approx(_position(image_trace, 123))
+    assert live_settings(_open("pages/map.py"), "live_map_hover")["ring"] is None
 
 
 def test_map_link_with_an_impossible_index_is_ignored_and_says_so():

@@ -147,6 +147,71 @@ def test_hovering_the_map_draws_the_decoders_image_under_the_pointer_without_the
     page.close()
 
 
+def _ring(page) -> dict:
+    """Where the chosen image's ring is drawn: its centre in page pixels and its code."""
+    return page.evaluate("""() => { const ring = document.querySelector('svg.chosen-ring');
+        if (!ring || ring.style.display === 'none' || !ring.dataset.z) return null;
+        const box = ring.querySelector('circle').getBoundingClientRect();
+        return {x: box.left + box.width / 2, y: box.top + box.height / 2, z: JSON.parse(ring.dataset.z)}; }""")
+
+
+def _pixel_of(area: dict, z) -> tuple[float, float]:
+    """Page pixels of a code, from the axes' ranges."""
+    return (area["left"] + (z[0] - area["xrange"][0]) / (area["xrange"][1] - area["xrange"][0]) * area["width"],
+            area["top"] + (area["yrange"][1] - z[1]) / (area["yrange"][1] - area["yrange"][0]) * area["height"])
+
+
+def test_the_chosen_image_is_ringed_above_the_points_and_the_ring_follows_clicks_and_zoom(
+        chromium, server, test_set):
+    import ae_core
+    from PIL import Image
+
+    images, _ = test_set
+    codes = ae_core.load_autoencoder(2).encode(images[[123]])
+    page = _open(chromium.new_context(viewport={"width": 1400, "height": 1300}),
+                 f"{server}/map?index=123&background=digits", [])
+    page.wait_for_function(f"() => {{ const r = document.querySelector('svg.chosen-ring');"
+                           f" return r && r.dataset.z && r.style.display !== 'none'; }}")
+    ring, area = _ring(page), _plot_area(page, "map_chart")
+    assert ring["z"] == pytest.approx(codes[0].tolist(), abs=1e-4)
+    assert (ring["x"], ring["y"]) == pytest.approx(_pixel_of(area, codes[0]), abs=1.0)
+    # Above the points and the background: on every ray from its centre, the page shows the
+    # ring's black line (radius 10 to 12) inside its white halo (radius 8.5 to 13.5).
+    shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("L"), dtype=np.int64)
+    angles, radii = np.linspace(0, 2 * np.pi, 24, endpoint=False), np.arange(8.5, 14, 0.5)
+    rays = shot[np.round(ring["y"] + np.outer(np.sin(angles), radii)).astype(int),
+                np.round(ring["x"] + np.outer(np.cos(angles), radii)).astype(int)]
+    assert rays.min(axis=1).max() <= 40 and rays.max(axis=1).min() >= 200, rays
+
+    # A click on another point moves the ring there.
+    from harness.browser import PICK_ISOLATED_POINT
+    target = page.evaluate(PICK_ISOLATED_POINT, [6])
+    page.mouse.move(target["px"], target["py"])
+    page.wait_for_timeout(300)  # Plotly's hover must register first.
+    page.mouse.click(target["px"], target["py"])
+    page.wait_for_function("(index) => [...document.querySelectorAll('h3')].some("
+                           "e => e.textContent.includes('Test image #' + index + ' '))", arg=target["index"])
+    clicked = ae_core.load_autoencoder(2).encode(images[[target["index"]]])[0]
+    page.wait_for_function("(z) => { const r = document.querySelector('svg.chosen-ring');"
+                           " const shown = JSON.parse(r.dataset.z); return Math.abs(shown[0] - z[0]) < 1e-4; }",
+                           arg=clicked.tolist())
+    ring = _ring(page)
+    assert (ring["x"], ring["y"]) == pytest.approx((target["px"], target["py"]), abs=1.0)
+
+    # Zooming in about the plot's centre moves the point, and the ring with it.
+    page.mouse.move(area["left"] + area["width"] / 2, area["top"] + area["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("(range) => { const x = document.querySelector('.st-key-map_chart .js-plotly-plot')"
+                           "._fullLayout.xaxis.range; return x[1] - x[0] < 0.95 * (range[1] - range[0]); }",
+                           arg=area["xrange"])
+    page.wait_for_timeout(200)  # The ring moves on the next frame.
+    zoomed = _plot_area(page, "map_chart")
+    ring = _ring(page)
+    assert ring is not None and (ring["x"], ring["y"]) == pytest.approx(_pixel_of(zoomed, clicked), abs=1.0)
+    assert np.hypot(ring["x"] - target["px"], ring["y"] - target["py"]) > 5  # It did move.
+    page.close()
+
+
 def _pad_point(box: dict, z: tuple[float, float]) -> tuple[float, float]:
     """Page pixels of a code on the pad (ui/live/pad.js: a 276-pixel plot at (34, 8) of 320)."""
     scale = box["width"] / 320

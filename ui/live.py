@@ -61,13 +61,15 @@ def _ignore() -> None:
     """A callback that only registers the state name; the value is read from the result."""
 
 
-def map_hover(choice: state.Choice, chart_key: str):
-    """The digit decoded under the pointer wherever it is over the chart keyed ``chart_key``.
+def map_hover(choice: state.Choice, chart_key: str, ring: tuple[float, float] | None = None):
+    """The digit decoded under the pointer wherever it is over the chart keyed ``chart_key``,
+    and a ring over the chart at the code ``ring``, above every trace.
 
     Returns the component's result; ``result.failed`` holds the reason when the browser
     could not decode.
     """
-    return _map_hover(key="live_map_hover", data=envelope({"chart": chart_key}, state.decoder_bundle(choice)),
+    settings = {"chart": chart_key, "ring": None if ring is None else [float(value) for value in ring]}
+    return _map_hover(key="live_map_hover", data=envelope(settings, state.decoder_bundle(choice)),
                       on_failed_change=_ignore)
 
 
