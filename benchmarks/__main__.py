@@ -325,7 +325,9 @@ def main() -> None:
         print(format_table(rows), flush=True)
     if not args.skip_training:
         rows += training_rows(12 if args.full else 3)
-    report = (f"Measured by `python -m benchmarks{' --full' if args.full else ''}` on "
+    flags = "".join(f" --{name.replace('_', '-')}" for name in ("full", "skip_training", "skip_browser")
+                    if getattr(args, name))
+    report = (f"Measured by `python -m benchmarks{flags}` on "
               f"{time.strftime('%Y-%m-%d')}: {machine()}.\n\n{format_table(rows)}\n")
     Path(args.out).write_text(report)
     print(report)
