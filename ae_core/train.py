@@ -86,8 +86,11 @@ class _EpochOrderedData(keras.callbacks.Callback):
         super().__init__()
         self.images, self.batch_size, self.seed, self.epoch = images, batch_size, seed, 0
         spec = tf.TensorSpec((None, *images.shape[1:]), tf.float32)
+        batches = -(-len(images) // batch_size)
+        # Told its length, Keras does not first meet the generator's end as "ran out of data".
         self.dataset = tf.data.Dataset.from_generator(
-            self._batches, output_signature=(spec, spec)).prefetch(2)
+            self._batches, output_signature=(spec, spec)).apply(
+            tf.data.experimental.assert_cardinality(batches)).prefetch(2)
 
     def _batches(self):
         order = epoch_order(self.seed, self.epoch, len(self.images))
@@ -262,7 +265,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     stopped_early = state["epoch"] < config.epochs and _stopped_early(state, config)
     if state["epoch"] < config.epochs and not stopped_early:
         autoencoder.fit(train_data.dataset, validation_data=_test_dataset(test_images, config.eval_batch_size),
-                        epochs=config.epochs, initial_epoch=state["epoch"],
+                        epochs=config.epochs, initial_epoch=state["epoch"], shuffle=False,  # epoch_order does
                         callbacks=our_callbacks + list(callbacks), verbose=verbose)
 
     history = (run_state.read() or state)["history"]
@@ -377,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CODES[error.reason]
     print(f"wrote {Path(args.out) / card['weights_file']}: best val MSE "
-          f"{card['best_val_mse']:.4f} after {card['epochs_run']} epochs "
+          f"{card['best_val_mse']:.4f} after {card['epochs_run']} epoch{'s' if card['epochs_run'] != 1 else ''} "
           f"({card['training_seconds']:.0f} s)")
     return 0
 
