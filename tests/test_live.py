@@ -170,8 +170,8 @@ def test_the_chosen_image_is_ringed_above_the_points_and_the_ring_follows_clicks
     codes = ae_core.load_autoencoder(2).encode(images[[123]])
     page = _open(chromium.new_context(viewport={"width": 1400, "height": 1300}),
                  f"{server}/map?index=123&background=digits", [])
-    page.wait_for_function(f"() => {{ const r = document.querySelector('svg.chosen-ring');"
-                           f" return r && r.dataset.z && r.style.display !== 'none'; }}")
+    page.wait_for_function("() => { const r = document.querySelector('svg.chosen-ring');"
+                           " return r && r.dataset.z && r.style.display !== 'none'; }")
     ring, area = _ring(page), _plot_area(page, "map_chart")
     assert ring["z"] == pytest.approx(codes[0].tolist(), abs=1e-4)
     assert (ring["x"], ring["y"]) == pytest.approx(_pixel_of(area, codes[0]), abs=1.0)
