@@ -169,7 +169,8 @@ class Session:
         try:
             state = await self.page.evaluate(
                 "() => [location.pathname, (document.querySelector('[data-test-script-state]') || {}).dataset,"
-                " document.body.innerText.slice(0, 200)]")
+                " ((document.querySelector('[data-testid=stMain]') || document.body).innerText || '').slice(0, 400),"
+                " !!document.querySelector('.js-plotly-plot')]")
         except Exception as error:  # The page may be gone.
             state = repr(error)
         return (f"session {self.number} at '{self.step}' (route {await self.route()}, "
@@ -204,7 +205,9 @@ async def sticky_session(session: Session, browser, url: str, digit: bytes) -> d
     session.mark("open the map")
     await session.open(browser, f"{url}/map")
     page = session.page
-    await page.wait_for_function(MAP_DRAWN)
+    # Ten maps of 10,000 WebGL points drawn in software at once share two cores with the
+    # replicas: about 60 s each on a quiet machine, so twice the other steps' allowance.
+    await page.wait_for_function(MAP_DRAWN, timeout=240_000)
     await page.wait_for_selector(IDLE)
     session.mark("click a point")
     index = await click_point(page, 11 * session.number)
