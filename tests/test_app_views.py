@@ -160,36 +160,6 @@ def test_path_can_start_at_your_own_digit(test_set):
     assert (path["x"][0], path["y"][0]) == pytest.approx((-1.25, 2.5))
 
 
-@pytest.mark.slow
-def test_training_from_the_page_writes_a_model_the_sidebar_offers(tmp_path, monkeypatch):
-    import time
-
-    monkeypatch.setenv("AE_MODELS_DIR", str(tmp_path / "trained"))
-    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    app.switch_page("pages/train.py")
-    app.run()
-    app.text_input(key="train_name").set_value("from-the-page")
-    app.slider(key="train_epochs").set_value(1)
-    app.select_slider(key="train_images").set_value(10_000)
-    app.select_slider(key="train_batch_size").set_value(32)
-    app.button(key="train_start").click().run()
-    assert not app.exception and not app.error, [e.value for e in app.error]
-    deadline = time.monotonic() + 300
-    while not app.subheader or not app.subheader[0].value.endswith(("done", "failed", "cancelled")):
-        assert time.monotonic() < deadline, "the training did not finish"
-        time.sleep(1)
-        app.run()  # What the page's once-a-second fragment does in a browser.
-    assert app.subheader[0].value == "from-the-page: done"
-    assert (tmp_path / "trained" / "from-the-page" / "autoencoder_mnist_z2.weights.h5").exists()
-    # A fresh visit lists the new model in the sidebar, and choosing it drives the pages.
-    visit = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    model = visit.sidebar.selectbox(key="model")
-    assert model.options == ["shipped", "from-the-page"]
-    model.set_value("from-the-page").run()
-    assert not visit.exception and not visit.error
-    assert any("from-the-page" in text for text in [m.value for m in visit.sidebar.markdown])
-
-
 FASHION_PAGES = ["pages/map.py", "pages/grid.py", "pages/sliders.py",
                  "pages/paths.py", "pages/train.py"]
 

@@ -69,7 +69,7 @@ def test_the_smallest_run_the_page_allows_succeeds_and_becomes_a_model(models, t
 
 def test_only_the_owner_cancels_and_one_run_at_a_time(models):
     trainer = Trainer()
-    job = trainer.start(TrainConfig(epochs=20, **SMALL), "too-long", owner="alice")
+    job = trainer.start(TrainConfig(epochs=20, train_subset=3_500, batch_size=32), "too-long", owner="alice")
     with pytest.raises(TrainerBusy, match="only one runs at a time"):
         trainer.start(TrainConfig(epochs=1, **SMALL), "second", owner="bob")
     _wait(job, lambda progress: progress.epoch >= 1)  # Mid-run, with files being written.
@@ -218,7 +218,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from ae_core import TrainConfig
 from ae_core.train import train
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-card = train(TrainConfig(epochs=2, train_subset=5000, batch_size=32), sys.argv[1], verbose=0,
+card = train(TrainConfig(epochs=1, train_subset=5000, batch_size=32), sys.argv[1], verbose=0,
              strategy=strategy)
 print(json.dumps({"replicas": card["replicas"], "val": card["best_val_mse"], "base": card["average_image_mse"]}))
 """

@@ -17,7 +17,7 @@ const HOVER_HTML = `
   </div>`;
 
 const SVG = "http://www.w3.org/2000/svg";
-const RING_RADIUS = 11; // Pixels: clear of a point's own marker, and of its neighbours' centres.
+const RING_RADIUS = 11; // Pixels: wider than a point's marker, so the point shows inside it.
 
 // Keeps a ring over the chart at `view.ring` (a code, or null), above every trace and
 // background. Once per frame it reads the axes, so it follows zoom, pan and resizing, and a
