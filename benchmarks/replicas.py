@@ -317,7 +317,7 @@ def main() -> None:
                 serve(replicas, Path(folder) / "run", env={"AE_MODELS_DIR": str(Path(folder) / "models")}) as served:
             asyncio.run(classroom(served.url, 2, digits, 0))  # Warm: each replica imports TensorFlow once.
             notes.append(f"Load average of the machine before the {replicas}-replica run: "
-                         f"{os.getloadavg()[0]:.1f} (other work shares these 2 cores).")
+                         f"{os.getloadavg()[0]:.1f} (a run's own load decays over minutes).")
             begin = time.perf_counter()
             results = asyncio.run(classroom(served.url, args.sessions, digits, args.spread))
             wall = time.perf_counter() - begin
