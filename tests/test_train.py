@@ -213,7 +213,6 @@ def test_nan_loss_stops_the_run_and_keeps_the_weights(quick_copy):
     assert weights.read_bytes() == before
 
 
-@pytest.mark.slow
 def test_same_seed_gives_identical_weights(tmp_path, uninterrupted):
     """A second process with the same flags writes the same bytes as the first."""
     result = subprocess.run([sys.executable, "-m", "ae_core.train", *RESUME_FLAGS, "--out", str(tmp_path)],
