@@ -24,8 +24,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path, timeout: float = 120.0, env: dict[str, str] | None = None):
-    """Start the app on a free loopback port; yield its base URL; stop it afterwards.
+def streamlit_server(log_path: Path, timeout: float = 120.0, env: dict[str, str] | None = None,
+                     folder: Path = ROOT):
+    """Start ``folder``'s app.py (this project's by default) on a free loopback port; yield its
+    base URL; stop it afterwards.
 
     ``env`` adds to the environment (say, ``AE_MODELS_DIR`` for models trained in a test)."""
     port = free_port()
@@ -33,7 +35,7 @@ def streamlit_server(log_path: Path, timeout: float = 120.0, env: dict[str, str]
                "--server.address", "127.0.0.1", "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
         url = f"http://127.0.0.1:{port}"
         try:

@@ -5,7 +5,6 @@ outside the app. (The README's screenshots are made by `python -m harness.screen
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -355,35 +354,15 @@ page.run()
                                        "ui/frame.py works around it. When this passes, drop the workaround.")
 def test_streamlit_runs_the_frame_on_the_first_visit_to_a_page_named_like_its_file(tmp_path, chromium):
     """The minimal case behind ui/frame.py: a toy app, no workaround."""
-    import subprocess
-    import sys
-    import urllib.request
-
-    from harness.browser import free_port
-
     (tmp_path / "pages").mkdir()
     (tmp_path / "app.py").write_text(TOY_APP)
     for name in ("map", "grid"):
         (tmp_path / "pages" / f"{name}.py").write_text(f"import streamlit as st\nst.title('{name}')\n")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                               "--server.headless", "true", "--server.fileWatcherType", "none",
-                               "--browser.gatherUsageStats", "false"], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.25)
+    with streamlit_server(tmp_path / "streamlit.log", folder=tmp_path) as (url, _):
         page = chromium.new_page()
-        page.goto(f"http://127.0.0.1:{port}/map")
+        page.goto(f"{url}/map")
         page.get_by_role("heading", name="map").wait_for(timeout=TIMEOUT_MS)
         _wait_idle(page)
         ran = page.get_by_text("the frame ran").count()
         page.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     assert ran == 1
