@@ -1,0 +1,110 @@
+"""The app's server against clients that speak Streamlit's websocket protocol directly, as
+any script can (``harness/protocol.py``): a rerun storm from one socket, an oversized frame.
+
+Each test starts a real ``streamlit run app.py``; see ``ui/server.py`` for the defences."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+import psutil
+import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from websockets.exceptions import ConnectionClosed
+
+from harness.browser import streamlit_server
+from harness.protocol import Session
+from ui import server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    log = tmp_path_factory.mktemp("protocol") / "streamlit.log"
+    with streamlit_server(log) as (url, process):
+        yield url, process
+
+
+def _health_probe(url: str, stop: threading.Event, seen: list) -> None:
+    """Ask /_stcore/health every 50 ms; record (time asked, seconds to answer or None)."""
+    while not stop.is_set():
+        asked = time.monotonic()
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as response:
+                answered = time.monotonic() - asked if response.status == 200 else None
+        except OSError:
+            answered = None
+        seen.append((asked, answered))
+        time.sleep(0.05)
+
+
+def _percentile_95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def test_a_rerun_storm_closes_its_socket_and_stalls_no_one(app_url):
+    url, _ = app_url
+    with Session(url) as honest:
+        slider = honest.open("sliders").widget("slider", "z1")
+        honest.set_value(slider, 0.5)  # Warm: the page's models and pictures are loaded.
+        stop, health, during = threading.Event(), [], []
+        probe = threading.Thread(target=_health_probe, args=(url, stop, health))
+        probe.start()
+
+        def move_during_the_storm():
+            for step in range(10):
+                during.append(honest.set_value(slider, step / 4 - 1).seconds)
+
+        attacker = Session(url)
+        storm = BackMsg()
+        storm.rerun_script.page_name = "map"
+        frame = storm.SerializeToString()
+        mover = threading.Thread(target=move_during_the_storm)
+        mover.start()
+        for _ in range(1000):
+            try:
+                attacker.socket.send(frame)
+            except ConnectionClosed:
+                break  # Closed mid-storm: the rest could not even be sent.
+        storm_ended = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                attacker.socket.recv(timeout=10)
+        mover.join(timeout=60)
+        after = [honest.set_value(slider, step / 4).seconds for step in range(10)]
+        stop.set()
+        probe.join()
+
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == server.CLOSE_CODE, closed.value
+    assert "Too many messages" in closed.value.rcvd.reason
+    assert len(during) == 10, "the honest session's moves during the storm did not all finish"
+    assert _percentile_95(during) < 1.0, f"slider moves during the storm: {sorted(during)}"
+    assert _percentile_95(after) < 0.4, f"slider moves after the storm: {sorted(after)}"
+    first_answer_after = min(asked + answered for asked, answered in health
+                             if answered is not None and asked + answered >= storm_ended)
+    assert first_answer_after - storm_ended < 5.0
+    assert all(answered is not None for _, answered in health), "a health check failed"
+
+
+def test_a_frame_over_the_limit_is_refused_before_it_is_read(app_url):
+    url, process = app_url
+    server_process = psutil.Process(process.pid)
+    with Session(url) as session:
+        session.open("grid")
+        before = server_process.memory_info().rss
+        oversized = BackMsg()
+        oversized.rerun_script.page_name = "grid"
+        oversized.rerun_script.query_string = "x=" + "a" * (30 * 10**6)
+        with pytest.raises(ConnectionClosed) as closed:
+            session.send(oversized)
+            while True:
+                session.socket.recv(timeout=20)
+    grown = server_process.memory_info().rss - before
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009, closed.value  # Message Too Big
+    assert grown < 60 * 2**20, f"the server's memory grew by {grown / 2**20:.0f} MiB"
+    with Session(url) as session:  # And the server still serves.
+        assert session.open("grid").exceptions() == []
