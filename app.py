@@ -9,7 +9,9 @@ Streamlit's own. Streamlit then runs this same file as the script of every page 
 import streamlit as st
 
 if __name__ == "__main__":  # A page view: the frame, the link check, the sidebar, the page.
-    from ui import frame, links, sidebar, uploads
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from ui import frame, links, server, sidebar, uploads
 
     uploads.install()  # One uploaded file per session, from the session's first run.
     page, home, pages = frame.navigation()
@@ -24,9 +26,13 @@ if __name__ == "__main__":  # A page view: the frame, the link check, the sideba
     sidebar.render()
     for note in st.session_state.pop("link_notes", []):
         st.caption(f":material/link_off: The link's {note}")
+    for control in server.dropped_widget_notes(get_script_run_ctx().session_id):
+        st.caption(f":material/block: A value this browser sent for {control} was of the wrong "
+                   f"type and was dropped; reload the page if a control looks wrong.")
     with frame.entered():
         page.run()
 else:  # Imported by `streamlit run` (or uvicorn app:app): the server.
     from ui import server
 
+    server.guard_widget_states()
     app = st.App(__file__, routes=server.routes(), middleware=server.middleware())

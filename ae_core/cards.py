@@ -7,14 +7,17 @@ and quote the card's ``retrain_command`` so the user knows how to rebuild it.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import math
 import os
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import TrainConfig
+from .config import DATASETS, OPTIMIZERS, TrainConfig
 from .data import data_fingerprints
 
 
@@ -62,6 +65,77 @@ def read_model_card(folder: Path | str, name: str, fix: str) -> dict:
     if not isinstance(card, dict) or not isinstance(card.get("sha256"), str):
         raise WeightsError(f"The model card {path.name} has no SHA-256 of its weights. {fix}")
     return card
+
+
+def read_autoencoder_card(folder: Path | str, name: str, fix: str) -> dict:
+    """``read_model_card`` for an autoencoder, refusing a card that fails ``card_problem``."""
+    card = read_model_card(folder, name, fix)
+    problem = card_problem(card, name)
+    if problem:
+        raise WeightsError(f"The model card {name}.json is not usable: {problem}. {fix}")
+    return card
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_date(value) -> bool:
+    try:
+        datetime.datetime.fromisoformat(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+# What the app reads from a card, and what each field must be. The SHA-256 covers the
+# weights, not the card, so a card is checked whole before any page shows or uses it.
+_CARD_SCHEMA: dict[str, tuple[Callable[[object], bool], str]] = {
+    "name": (lambda value: isinstance(value, str), "a text"),
+    "latent_dim": (lambda value: _is_count(value) and value >= 1, "a positive whole number"),
+    "dataset": (lambda value: value in DATASETS, f"one of {', '.join(DATASETS)}"),
+    "config": (lambda value: isinstance(value, dict), "the training settings"),
+    "optimizer": (lambda value: value in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
+    "learning_rate": (lambda value: _is_number(value) and value > 0, "a positive number"),
+    "batch_size": (lambda value: _is_count(value) and value >= 1, "a positive whole number"),
+    "train_images": (_is_count, "a whole number"),
+    "epochs_run": (lambda value: _is_count(value) and value >= 1, "a positive whole number"),
+    "best_val_mse": (lambda value: _is_number(value) and value >= 0, "a number of at least 0"),
+    "training_seconds": (lambda value: _is_number(value) and value >= 0, "a number of at least 0"),
+    "date": (_is_date, "an ISO date"),
+    "weights_file": (lambda value: isinstance(value, str) and value.endswith(".weights.h5"), "a .weights.h5 file name"),
+    "sha256": (lambda value: isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None,
+               "64 hexadecimal digits"),
+    "history": (lambda value: isinstance(value, list) and all(isinstance(row, dict) for row in value),
+                "a list of epochs"),
+}
+
+
+def card_problem(card: dict, name: str) -> str | None:
+    """Why ``card``, read from ``<name>.json``, cannot be trusted; None when it can.
+
+    >>> card_problem({"name": "autoencoder_mnist_z2", "dataset": "evil"}, "autoencoder_mnist_z2")
+    'its latent_dim is missing (it must be a positive whole number)'
+    """
+    for field, (valid, meaning) in _CARD_SCHEMA.items():
+        if field not in card:
+            return f"its {field} is missing (it must be {meaning})"
+        if not valid(card[field]):  # The value itself is not repeated: pages render messages.
+            return f"its {field} is not {meaning}"
+    if card["name"] != name or not name.endswith(f"_{card['dataset']}_z{card['latent_dim']}"):
+        return (f"it describes a model of {card['latent_dim']} dimensions on {card['dataset']}, "
+                f"not the file's model {name}")
+    try:
+        config = TrainConfig.from_dict(card["config"])
+    except (TypeError, ValueError):
+        return "its training settings are not ones this version can build"
+    if (config.latent_dim, config.dataset) != (card["latent_dim"], card["dataset"]):
+        return "its training settings disagree with its latent_dim or dataset"
+    return None
 
 
 def checked_weights_path(folder: Path | str, card: dict, fix: str) -> Path:

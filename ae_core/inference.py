@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cards import WeightsError, checked_weights_path, read_model_card, retrain_command
+from .cards import WeightsError, checked_weights_path, read_autoencoder_card, retrain_command
 from .config import (IMAGE_SHAPE, LATENT_KINDS, NAME_PATTERN, SHIPPED, WEIGHTS_DIR, TrainConfig,
                      models_dir, weights_stem)
 
@@ -98,7 +98,7 @@ class Autoencoder:
         name = weights_stem(latent_dim, dataset)
         fix = ("Retrain them with: "
                + retrain_command(TrainConfig(latent_dim=latent_dim, dataset=dataset)))
-        card = read_model_card(folder, name, fix)
+        card = read_autoencoder_card(folder, name, fix)
         # The card knows the exact recipe of its weights; quote that when it is there.
         if isinstance(card.get("retrain_command"), str):
             fix = f"Retrain them with: {card['retrain_command']}"
