@@ -302,6 +302,9 @@ while true; do
     live=0
     for ((i = 0; i < count; i++)); do ((up[i])) && live=$((live + 1)); done
     if ((live == count)); then
+      # nginx takes the new upstreams after the HUP in the background: until its workers have,
+      # a request could still meet the old "down" ones (a 502), so wait for nginx to answer.
+      for _ in {1..50}; do healthy "$(probe_host "$host")" "$port" && break; sleep 0.2; done
       ready=1
       log "ready: http://$host:$port serves ${count} replica(s) (health checked every ${interval} s)"
     elif ((SECONDS - started > 300)); then

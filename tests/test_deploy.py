@@ -41,7 +41,8 @@ import pytest
 from PIL import Image
 
 from benchmarks.replicas import (IDLE, MAP_DRAWN, POINT_SHOWN, UPLOADER_SHOWN, click_point, digit_png,
-                                 free_ports, go_to, rerun, serve, upload)
+                                 go_to, rerun, upload)
+from harness.deploy import free_ports, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
