@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import DATASETS, OPTIMIZERS, TrainConfig
+from .config import DATASETS, OPTIMIZERS, TrainConfig, weights_stem
 from .data import data_fingerprints
 
 
@@ -126,15 +126,15 @@ def card_problem(card: dict, name: str) -> str | None:
             return f"its {field} is missing (it must be {meaning})"
         if not valid(card[field]):  # The value itself is not repeated: pages render messages.
             return f"its {field} is not {meaning}"
-    if card["name"] != name or not name.endswith(f"_{card['dataset']}_z{card['latent_dim']}"):
-        return (f"it describes a model of {card['latent_dim']} dimensions on {card['dataset']}, "
-                f"not the file's model {name}")
     try:
         config = TrainConfig.from_dict(card["config"])
     except (TypeError, ValueError):
         return "its training settings are not ones this version can build"
     if (config.latent_dim, config.dataset) != (card["latent_dim"], card["dataset"]):
         return "its training settings disagree with its latent_dim or dataset"
+    if card["name"] != name or weights_stem(config.latent_dim, config.dataset, config.kind) != name:
+        return (f"it describes a {config.kind} model of {config.latent_dim} dimensions on "
+                f"{config.dataset}, not the file's model {name}")
     return None
 
 

@@ -43,6 +43,10 @@ WINDOW = (-5.0, 5.0)
 
 # What may follow Dense(z) in the encoder; ae_core/model.py builds each, docs/model.md compares them.
 LATENT_KINDS = ("relu", "linear", "batchnorm", "normalised", "uniform", "window")
+# Which model: the plain autoencoder, a variational one, or one whose codes also keep UMAP's
+# neighbourhood graph of the training images (Parametric UMAP). All share the encoder's
+# conv body and the decoder, so they compare fairly and the browser decodes every one.
+MODEL_KINDS = ("ae", "vae", "umap")
 OPTIMIZERS = ("adam", "rmsprop")
 # Above this learning rate, a run that learns nothing has most likely killed its ReLUs;
 # at or below it, it had too few steps (measured: see docs/training.md).
@@ -73,13 +77,21 @@ class TrainConfig:
     latent_scale: float = _setting(2.0, "slope of the window at 0 (std for 'normalised')")
     latent_noise: float = _setting(0.0, "std of noise added to z in training only")
     formation_sample: int = _setting(0, "record the codes of the first N test images after every epoch")
+    kind: str = _setting("ae", "ae, a variational 'vae', or 'umap' (reconstruction plus UMAP's graph loss)",
+                         MODEL_KINDS)
+    beta: float = _setting(1.0, "vae: weight of the KL term to N(0, I) against the summed per-image BCE")
+    umap_neighbors: int = _setting(15, "umap: neighbours per training image in the fuzzy k-NN graph")
+    umap_min_dist: float = _setting(0.1, "umap: how tightly codes may pack (sets a, b of q = 1/(1+a*d^2b))")
+    umap_weight: float = _setting(0.01, "umap: weight of UMAP's cross-entropy against the per-pixel BCE")
+    umap_negatives: int = _setting(5, "umap: negative samples (shuffled tails) per sampled edge")
+    umap_edges: int = _setting(256, "umap: graph edges sampled by weight at each step")
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, not {self.latent_dim}.")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs and the batch sizes must be positive integers.")
-        for name in ("dataset", "latent", "optimizer"):
+        for name in ("dataset", "latent", "optimizer", "kind"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, not {getattr(self, name)!r}.")
@@ -92,6 +104,18 @@ class TrainConfig:
             raise ValueError("train_subset must be a positive number of images.")
         if not 0 <= self.formation_sample <= 10_000:
             raise ValueError(f"formation_sample must be between 0 and 10000, not {self.formation_sample}.")
+        if self.kind != "ae" and self.latent != "linear":
+            raise ValueError(f"The {self.kind} kind has a plain linear latent (its own loss sets the "
+                             f"codes' scale), so pass --latent linear, not {self.latent!r}.")
+        if self.kind == "vae" and self.latent_noise:
+            raise ValueError("The vae kind samples its own noise, so leave latent_noise at 0.")
+        if not self.beta > 0:
+            raise ValueError(f"beta must be positive (1 is the plain VAE), not {self.beta:g}.")
+        if self.umap_neighbors < 2 or self.umap_negatives < 1 or self.umap_edges < 1:
+            raise ValueError("umap_neighbors must be at least 2, and umap_negatives and umap_edges at least 1.")
+        if not 0 <= self.umap_min_dist < 1 or not self.umap_weight > 0:
+            raise ValueError(f"umap_min_dist must be in [0, 1) and umap_weight positive, not "
+                             f"{self.umap_min_dist:g} and {self.umap_weight:g}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -138,6 +162,15 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def weights_stem(latent_dim: int, dataset: str = "mnist") -> str:
-    """The file name stem of a model: ``autoencoder_mnist_z2`` -> ``.weights.h5`` and ``.json``."""
-    return f"autoencoder_{dataset}_z{latent_dim}"
+def weights_stem(latent_dim: int, dataset: str = "mnist", kind: str = "ae") -> str:
+    """The file name stem of a model, the one place names are made: -> ``.weights.h5`` and ``.json``.
+
+    The plain autoencoder keeps its original name, so the shipped files and cards stand:
+
+    >>> weights_stem(2), weights_stem(2, "fashion_mnist", kind="umap")
+    ('autoencoder_mnist_z2', 'umap_fashion_mnist_z2')
+    """
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {MODEL_KINDS}, not {kind!r}.")
+    prefix = "autoencoder" if kind == "ae" else kind
+    return f"{prefix}_{dataset}_z{latent_dim}"

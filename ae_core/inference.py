@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .cards import WeightsError, checked_weights_path, read_autoencoder_card, retrain_command
-from .config import (IMAGE_SHAPE, LATENT_KINDS, NAME_PATTERN, SHIPPED, WEIGHTS_DIR, TrainConfig,
-                     models_dir, weights_stem)
+from .config import (IMAGE_SHAPE, LATENT_KINDS, MODEL_KINDS, NAME_PATTERN, SHIPPED, WEIGHTS_DIR,
+                     TrainConfig, models_dir, weights_stem)
 
 # Chunk sizes keep peak memory near 100 MB whatever N is (decoder activations are
 # 28*28*32 floats per image; the encoder's are far smaller).
@@ -47,25 +47,42 @@ class Autoencoder:
 
         self.card = card
         self.latent_dim = int(card["latent_dim"])
+        # Cards written before kinds existed are all of the plain autoencoder.
+        self.kind = card.get("kind", "ae")
         self._encoder, self._decoder = encoder, decoder
         image_spec = tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32)
         latent_spec = tf.TensorSpec((None, self.latent_dim), tf.float32)
         # get_concrete_function traces now, once; calling the concrete function later
         # skips tf.function's argument matching, which is most of the per-call cost.
-        self._encode_fn = tf.function(lambda x: encoder(x, training=False)
-                                      ).get_concrete_function(image_spec)
+        # A variational encoder gives [mean, log_var]; encode() returns the means.
+        self._posterior_fn = None
+        if self.kind == "vae":
+            self._posterior_fn = tf.function(lambda x: tf.concat(encoder(x, training=False), axis=-1)
+                                             ).get_concrete_function(image_spec)
+            self._encode_fn = tf.function(lambda x: encoder(x, training=False)[0]
+                                          ).get_concrete_function(image_spec)
+        else:
+            self._encode_fn = tf.function(lambda x: encoder(x, training=False)
+                                          ).get_concrete_function(image_spec)
         self._decode_fn = tf.function(lambda z: decoder(z, training=False)
                                       ).get_concrete_function(latent_spec)
         self._tf = tf
 
     def encode(self, images: np.ndarray) -> np.ndarray:
-        """Images (N, 28, 28, 1) or (N, 28, 28) in [0, 1] -> codes (N, latent_dim) float32."""
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim == 3:
-            images = images[..., np.newaxis]
-        if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-            raise ValueError(f"encode expects images of shape (N, 28, 28, 1), got {images.shape}.")
-        return self._run(self._encode_fn, images, ENCODE_CHUNK, (self.latent_dim,))
+        """Images (N, 28, 28, 1) or (N, 28, 28) in [0, 1] -> codes (N, latent_dim) float32.
+
+        For the "vae" kind, the codes are the means of the posteriors."""
+        return self._run(self._encode_fn, _as_images(images), ENCODE_CHUNK, (self.latent_dim,))
+
+    def encode_posterior(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, log_var)``, each (N, latent_dim): the "vae" kind's posterior q(z | image),
+        a normal with these means and variances ``exp(log_var)`` per coordinate (a 2-sigma
+        ellipse has half-axes ``2 * exp(log_var / 2)``). Other kinds have no posterior."""
+        if self._posterior_fn is None:
+            raise ValueError(f"Only the vae kind has a posterior; this model is of kind {self.kind!r}, "
+                             f"so use encode() for its codes.")
+        both = self._run(self._posterior_fn, _as_images(images), ENCODE_CHUNK, (2 * self.latent_dim,))
+        return both[:, : self.latent_dim], both[:, self.latent_dim:]
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Codes (N, latent_dim), or one code (latent_dim,) -> images (N, 28, 28, 1) in [0, 1]."""
@@ -89,15 +106,17 @@ class Autoencoder:
         return out
 
     @classmethod
-    def from_folder(cls, folder: Path | str, latent_dim: int = 2, dataset: str = "mnist"
+    def from_folder(cls, folder: Path | str, latent_dim: int = 2, dataset: str = "mnist", kind: str = "ae"
                     ) -> "Autoencoder":
-        """Load ``<folder>/autoencoder_<dataset>_z<latent_dim>.weights.h5`` after checking it."""
+        """Load ``<folder>/<weights_stem(latent_dim, dataset, kind)>.weights.h5`` after checking it."""
         from .model import build_autoencoder
 
         folder = Path(folder)
-        name = weights_stem(latent_dim, dataset)
-        fix = ("Retrain them with: "
-               + retrain_command(TrainConfig(latent_dim=latent_dim, dataset=dataset)))
+        name = weights_stem(latent_dim, dataset, kind)
+        # The command for a missing model; another kind needs its linear latent to be valid.
+        suggested = (TrainConfig(latent_dim=latent_dim, dataset=dataset) if kind == "ae" else
+                     TrainConfig(latent_dim=latent_dim, dataset=dataset, kind=kind, latent="linear"))
+        fix = "Retrain them with: " + retrain_command(suggested)
         card = read_autoencoder_card(folder, name, fix)
         # The card knows the exact recipe of its weights; quote that when it is there.
         if isinstance(card.get("retrain_command"), str):
@@ -107,14 +126,26 @@ class Autoencoder:
         if not isinstance(recipe, dict) or recipe.get("latent") not in LATENT_KINDS:
             # Guessing the architecture would load the numbers into the wrong layers.
             raise WeightsError(f"The model card of {name} does not say how its latent was built. {fix}")
+        if recipe.get("kind", "ae") != kind or card.get("kind", "ae") != kind:
+            raise WeightsError(f"The model card of {name} is not of the {kind} kind. {fix}")
         autoencoder, encoder, decoder = build_autoencoder(
-            latent_dim, recipe["latent"], float(recipe.get("latent_scale", TrainConfig.latent_scale)))
+            latent_dim, recipe["latent"], float(recipe.get("latent_scale", TrainConfig.latent_scale)),
+            kind=kind)
         try:
             autoencoder.load_weights(str(weights_path))
         except Exception as error:  # h5py and Keras raise many kinds; all mean "unusable".
             raise WeightsError(f"The weights file {weights_path.name} could not be read "
                                f"({type(error).__name__}). {fix}") from error
         return cls(encoder, decoder, card)
+
+
+def _as_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"encode expects images of shape (N, 28, 28, 1), got {images.shape}.")
+    return images
 
 
 _load_lock = threading.Lock()
@@ -134,17 +165,21 @@ def model_folder(name: str = SHIPPED) -> Path:
 
 
 @functools.lru_cache(maxsize=16)
-def _load(latent_dim: int, dataset: str, folder: Path) -> Autoencoder:
-    return Autoencoder.from_folder(folder, latent_dim, dataset)
+def _load(latent_dim: int, dataset: str, folder: Path, kind: str) -> Autoencoder:
+    return Autoencoder.from_folder(folder, latent_dim, dataset, kind)
 
 
-def load_autoencoder(latent_dim: int = 2, dataset: str = "mnist", name: str = SHIPPED) -> Autoencoder:
-    """A model loaded once per process: the shipped one, or the trained model ``name``.
+def load_autoencoder(latent_dim: int = 2, dataset: str = "mnist", name: str = SHIPPED,
+                     kind: str = "ae") -> Autoencoder:
+    """A model loaded once per process: the shipped one, or the trained model ``name``, of
+    ``kind`` "ae" (the plain autoencoder), "vae" or "umap" (``config.MODEL_KINDS``).
 
     Raises ``WeightsError`` with the retrain command when the file is missing or altered.
     """
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {MODEL_KINDS}, not {kind!r}.")
     with _load_lock:  # Two threads asking at once must not build the model twice.
-        return _load(latent_dim, dataset, model_folder(name))
+        return _load(latent_dim, dataset, model_folder(name), kind)
 
 
 def available_models(dataset: str = "mnist") -> list[str]:

@@ -33,7 +33,7 @@ import math
 import keras
 from keras import layers
 
-from .config import IMAGE_SHAPE, LATENT_KINDS, WINDOW
+from .config import IMAGE_SHAPE, LATENT_KINDS, MODEL_KINDS, WINDOW
 
 
 @keras.saving.register_keras_serializable(package="ae_core")
@@ -62,6 +62,25 @@ class SquashToWindow(layers.Layer):
                 "function": self.function}
 
 
+def _encoder_body(images):
+    """The article's conv body, shared by every kind: four 3x3 convolutions, then Flatten."""
+    x = images
+    for index, strides in enumerate((2, 1, 2, 1)):
+        x = layers.Conv2D(8, 3, strides=strides, padding="same", activation="relu",
+                          name=f"encoder_conv{index + 1}")(x)
+    return layers.Flatten(name="encoder_flatten")(x)
+
+
+def build_variational_encoder(latent_dim: int) -> keras.Model:
+    """Image -> ``[mean, log_var]`` of the posterior q(z | image), two Dense(latent_dim) heads
+    on the shared conv body. The mean head keeps the name ``encoder_dense``."""
+    images = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = _encoder_body(images)
+    mean = layers.Dense(latent_dim, name="encoder_dense")(x)
+    log_var = layers.Dense(latent_dim, name="encoder_log_var")(x)
+    return keras.Model(images, [mean, log_var], name="encoder")
+
+
 def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float = 2.0
                   ) -> keras.Model:
     """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,).
@@ -75,11 +94,7 @@ def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float =
     if latent not in LATENT_KINDS:
         raise ValueError(f"latent must be one of {LATENT_KINDS}, not {latent!r}.")
     images = keras.Input(shape=IMAGE_SHAPE, name="image")
-    x = images
-    for index, strides in enumerate((2, 1, 2, 1)):
-        x = layers.Conv2D(8, 3, strides=strides, padding="same", activation="relu",
-                          name=f"encoder_conv{index + 1}")(x)
-    x = layers.Flatten(name="encoder_flatten")(x)
+    x = _encoder_body(images)
     x = layers.Dense(latent_dim, activation="relu" if latent == "relu" else None,
                      name="encoder_dense")(x)
     if latent == "batchnorm":
@@ -110,16 +125,28 @@ def build_decoder(latent_dim: int) -> keras.Model:
 
 
 def build_autoencoder(latent_dim: int = 2, latent: str = "window", latent_scale: float = 2.0,
-                      latent_noise: float = 0.0) -> tuple[keras.Model, keras.Model, keras.Model]:
+                      latent_noise: float = 0.0, kind: str = "ae"
+                      ) -> tuple[keras.Model, keras.Model, keras.Model]:
     """Return ``(autoencoder, encoder, decoder)``; the autoencoder shares their layers.
 
     ``latent_noise`` > 0 adds Gaussian noise of that std to z between encoder and decoder,
     in training only: the decoder must then draw a whole neighbourhood of each code well,
     which keeps classes apart and the decoded plane sharp between them.
+
+    ``kind`` "vae" gives an encoder with two outputs, ``[mean, log_var]``, and an
+    autoencoder that decodes the mean; "umap" is built like "ae" (its extra loss lives in
+    ``ae_core.kinds``). These are the models whose weights are saved and loaded; training
+    the "vae" and "umap" kinds wraps the same encoder and decoder (``kinds.build_trainer``).
     """
-    encoder = build_encoder(latent_dim, latent, latent_scale)
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {MODEL_KINDS}, not {kind!r}.")
     decoder = build_decoder(latent_dim)
     images = keras.Input(shape=IMAGE_SHAPE, name="image")
+    if kind == "vae":
+        encoder = build_variational_encoder(latent_dim)
+        mean, _ = encoder(images)
+        return keras.Model(images, decoder(mean), name="autoencoder"), encoder, decoder
+    encoder = build_encoder(latent_dim, latent, latent_scale)
     z = encoder(images)
     if latent_noise > 0:
         z = layers.GaussianNoise(latent_noise, name="latent_noise")(z)

@@ -45,6 +45,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from .cards import retrain_command, sha256_of, write_atomically
+from . import kinds
 from .config import HIGH_LEARNING_RATE, TrainConfig, weights_stem
 from .data import data_fingerprints, load_mnist
 from .folders import folder_lock
@@ -218,7 +219,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
 
 def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence, verbose: int,
            strategy: tf.distribute.Strategy | None) -> dict:
-    name = weights_stem(config.latent_dim, config.dataset)
+    name = weights_stem(config.latent_dim, config.dataset, config.kind)
     work_dir = out_dir / f".train-{name}"
     if work_dir.exists() and not resume:
         shutil.rmtree(work_dir)  # A fresh run must not inherit an old run's state.
@@ -240,18 +241,38 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     test_images, test_labels = load_mnist("test", config.dataset)
     if config.train_subset is not None:
         train_images = train_images[: config.train_subset]
-    train_data = _EpochOrderedData(train_images, config.batch_size, config.seed)
+    umap_graph_seconds = None
+    if config.kind == "umap":
+        started = time.perf_counter()
+        graph, umap_graph_seconds = kinds.cached_fuzzy_graph(
+            train_images, config.umap_neighbors, config.seed, work_dir,
+            {"train": data_fingerprints(config.dataset)["train"], "train_subset": config.train_subset})
+        train_data = kinds.UmapEdgeData(train_images, graph, config.batch_size, config.umap_edges,
+                                        config.umap_negatives, config.seed)
+        umap_ab_params = kinds.umap_ab(config.umap_min_dist)
+        if verbose:
+            print(f"UMAP graph: {graph.nnz} edges, read or built in {time.perf_counter() - started:.0f} s")
+    else:
+        train_data = _EpochOrderedData(train_images, config.batch_size, config.seed)
 
     strategy = strategy or distribution_strategy()
     with strategy.scope():  # Variables made here are mirrored across the strategy's devices.
-        autoencoder, encoder, _ = build_autoencoder(config.latent_dim, config.latent,
-                                                    config.latent_scale, config.latent_noise)
+        autoencoder, encoder, decoder = build_autoencoder(config.latent_dim, config.latent,
+                                                          config.latent_scale, config.latent_noise,
+                                                          config.kind)
         optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
         # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
-        autoencoder.compile(optimizer=optimizer_class[config.optimizer](config.learning_rate),
-                            loss="mse")
+        optimizer = optimizer_class[config.optimizer](config.learning_rate)
+        if config.kind == "ae":
+            model = autoencoder
+            model.compile(optimizer=optimizer, loss="mse")
+        else:  # Their losses are in their own train_step (ae_core/kinds.py).
+            model = kinds.build_trainer(config, encoder, decoder,
+                                        umap_ab_params if config.kind == "umap" else None)
+            model.compile(optimizer=optimizer)
+            model(test_images[:1])  # Builds it, so that saved weights can be loaded into it.
         if state["epoch"]:
-            run_state.restore_weights(autoencoder, state)
+            run_state.restore_weights(model, state)
 
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
     reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor,
@@ -264,12 +285,13 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
                                     {"early_stopping": early_stopping, "reduce_lr": reduce_lr}))
     stopped_early = state["epoch"] < config.epochs and _stopped_early(state, config)
     if state["epoch"] < config.epochs and not stopped_early:
-        autoencoder.fit(train_data.dataset, validation_data=_test_dataset(test_images, config.eval_batch_size),
+        model.fit(train_data.dataset, validation_data=_test_dataset(test_images, config.eval_batch_size),
                         epochs=config.epochs, initial_epoch=state["epoch"], shuffle=False,  # epoch_order does
                         callbacks=our_callbacks + list(callbacks), verbose=verbose)
 
     history = (run_state.read() or state)["history"]
     losses = [row["loss"] for row in history] + [row["val_loss"] for row in history]
+    losses += [row.get("val_mse", 0.0) for row in history]
     if not history or not all(math.isfinite(loss) for loss in losses) or not best_path.exists():
         # Keep the work dir: it shows what happened. The shipped weights are untouched.
         raise TrainingDiverged(
@@ -279,7 +301,10 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     # Too few steps, or a rate so high that the ReLUs die, leaves a decoder that draws one
     # blurred average: anything no better than the average image has learned nothing.
     baseline = float(np.mean((test_images - train_images.mean(axis=0)) ** 2))
-    best_val_mse = min(row["val_loss"] for row in history)
+    # The epoch whose weights are kept is the best val_loss; for the ae kind that is its MSE,
+    # the other kinds report the MSE of decoding the (mean) code as val_mse beside it.
+    best_row = min(history, key=lambda row: row["val_loss"])
+    best_val_mse = best_row.get("val_mse", best_row["val_loss"])
     if best_val_mse >= baseline:
         steps = len(history) * math.ceil(len(train_images) / config.batch_size)
         advice = ("lower --learning-rate" if config.learning_rate > HIGH_LEARNING_RATE else
@@ -292,14 +317,15 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
 
     # The best checkpoint also holds the optimiser's slots; the shipped file holds only the
     # model's own weights, saved from an uncompiled copy of the architecture.
-    autoencoder.load_weights(best_path)
+    model.load_weights(best_path)  # The encoder and decoder are shared with ``autoencoder``.
     export, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
-                                     config.latent_noise)
+                                     config.latent_noise, config.kind)
     export.set_weights(autoencoder.get_weights())
     weights_path = out_dir / f"{name}.weights.h5"
     write_atomically(weights_path, lambda path: export.save_weights(str(path)))
     card = {
         "name": name,
+        "kind": config.kind,
         "config": config.to_dict(),
         "latent_dim": config.latent_dim,
         "dataset": config.dataset,
@@ -312,6 +338,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
         "best_val_mse": best_val_mse,
         "average_image_mse": baseline,
         "training_seconds": round(sum(row.get("seconds", 0.0) for row in history), 1),
+        **({"umap_graph_seconds": umap_graph_seconds} if umap_graph_seconds is not None else {}),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
@@ -355,6 +382,8 @@ class _LatentSnapshots(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         codes = self.encoder.predict(self.images, batch_size=1024, verbose=0)
+        if isinstance(codes, list):  # A variational encoder: [mean, log_var]; the map shows the mean.
+            codes = codes[0]
         np.save(self.folder / f"epoch_{epoch:03d}.npy", codes.astype(np.float32))
 
 

@@ -60,3 +60,4 @@ def test_every_shipped_card_passes_and_a_card_for_another_file_does_not():
     for path in sorted((ROOT / "weights").glob("autoencoder_*.json")):
         assert card_problem(json.loads(path.read_text()), path.stem) is None, path.name
     assert "not the file's model autoencoder_mnist_z10" in card_problem(SHIPPED_CARD, "autoencoder_mnist_z10")
+    assert "not the file's model vae_mnist_z2" in card_problem({**SHIPPED_CARD, "name": "vae_mnist_z2"}, "vae_mnist_z2")
