@@ -12,7 +12,13 @@ MNIST is loaded, so that a page can render its frame before the 5 s import finis
 This package never imports streamlit.
 """
 
-from .config import TrainConfig
+import os
+
+# TensorFlow's start-up notices (oneDNN, CPU features) went into every server's log; its
+# warnings and errors still show. Set before anything imports TensorFlow.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .config import TrainConfig  # noqa: E402
 from .data import CLASS_NAMES, DataUnavailableError, load_mnist
 from .digits import DigitSteps, image_to_mnist, prepare_digit
 from .cards import WeightsError, data_mismatch

@@ -155,6 +155,7 @@ def _prepare(dataset: str, data_dir: str | None, rebuild: bool) -> None:
                 + _fix_hint(dataset))
         downloads = root / "downloads" / dataset
         mode = tfds.download.GenerateMode
+        tfds.disable_progress_bar()  # Its bars, redrawn for local files, filled a server's log.
         builder.download_and_prepare(
             download_dir=str(downloads),
             download_config=tfds.download.DownloadConfig(

@@ -1,47 +1,49 @@
-"""Trainings started from the browser: each in a process of its own, one at a time per
-server, owned by the session that started it.
+"""Trainings started from the browser: each in a process of its own, one at a time for
+every server sharing the models folder, stoppable by whoever holds its key.
 
     trainer = Trainer()
-    job = trainer.start(TrainConfig(epochs=3, train_subset=5000), name="my-model", owner="session-1")
+    job = trainer.start(TrainConfig(epochs=3, train_subset=5000), name="my-model", owner=key)
     job.progress()            # Progress(status='running', epoch=1, epochs=3, history=[...], ...)
-    job.cancel("session-1")   # ends the process; nothing is written
+    job.cancel(key)           # stops the run; nothing is written
 
-A run is ``python -m ae_core.train`` writing into a hidden folder ``<models>/.staging-<name>/``,
-renamed to ``<models>/<name>/`` in one step when the process succeeds, so the server's memory
-does not grow with every training and a cancel, a failure or a crash never leaves half a
-model where the app looks for models. The process locks its folder while it lives
-(``train.folder_lock``), which lets any server sharing the models folder tell, after a
-crash, a run still going elsewhere from one that died (``leftovers``).
+A run is ``python -m ae_core.train --progress`` writing into a hidden folder
+``<models>/.staging-<name>/``, renamed to ``<models>/<name>/`` in one step when it succeeds,
+so the server's memory does not grow with every training and a cancel, a failure or a crash
+never leaves half a model where the app looks for models. The process locks its folder
+while it lives (``folders.folder_lock``), and reports through files in it
+(``ae_core.runs``): so any server sharing the models folder, not only the one that started
+a run, shows its progress (``live_runs``), lets its owner stop it (``stop_run``), moves it
+into place once it has finished, and offers it for resume once it has died (``leftovers``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
-import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import HIGH_LEARNING_RATE, NAME_PATTERN, SHIPPED, TrainConfig, models_dir, weights_stem
+from . import runs
+from .config import NAME_PATTERN, SHIPPED, TrainConfig, models_dir
 from .folders import folder_lock
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN_IMAGES = 60_000
 # The most one run may ask of this server, in images seen (epochs x training images): about
 # three minutes on two CPU cores. Change it with AE_TRAIN_BUDGET.
 DEFAULT_BUDGET = 300_000
-# Exit codes of ``python -m ae_core.train`` that say why a run learned nothing usable.
-EXIT_NAN, EXIT_NO_BETTER = 3, 4  # train.EXIT_CODES, without importing TensorFlow here.
 # Runs of 157 steps learned nothing at the Train page's lowest and highest rates (3e-4 and
 # 3e-3), and runs of 314 steps learned at every rate it offers (docs/training.md).
 MIN_STEPS = 300
+# A run takes its folder's lock once Python and TensorFlow are loaded: until then, and for
+# this long at most, a folder with no lock and no saved epoch is a run starting, not a dead one.
+STARTING_GRACE = 300.0
 
 
 def training_budget() -> int:
@@ -49,7 +51,7 @@ def training_budget() -> int:
 
 
 class TrainerBusy(RuntimeError):
-    """Another training is running on this server."""
+    """Another training is running on a server sharing this models folder."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,10 @@ class Progress:
     epoch: int  # Epochs finished so far.
     epochs: int  # Epochs asked for (early stopping may end the run sooner).
     history: list[dict] = field(default_factory=list)  # One row per epoch: loss, val_loss, seconds.
-    message: str = ""  # What happened, for the page to show; the error text on failure.
+    message: str = ""  # What happens now or happened, for the page; the error text on failure.
     name: str = ""  # The model's folder name under models_dir().
     reason: str = ""  # On failure: "nan", "no_better" or "error" (see train.TrainingDiverged).
+    fraction: float = 0.0  # Of the whole run, counting the steps of the current epoch.
 
 
 def default_name(dataset: str) -> str:
@@ -83,72 +86,60 @@ def check_name(name: str, folder: Path) -> None:
 
 def check_budget(config: TrainConfig) -> None:
     """Raise ``ValueError`` when one run would ask more of the server than its budget."""
-    images = config.train_subset or TRAIN_IMAGES
+    images = config.train_subset or runs.TRAIN_IMAGES
     if config.epochs * images > training_budget():
         raise ValueError(f"{config.epochs} epochs of {images:,} images is {config.epochs * images:,} images "
                          f"to train on, over this server's budget of {training_budget():,} per run; "
                          f"choose fewer epochs or images.")
 
 
-def steps(config: TrainConfig) -> int:
-    """Optimiser steps the run takes if it runs every epoch."""
-    return config.epochs * math.ceil((config.train_subset or TRAIN_IMAGES) / config.batch_size)
-
-
 def check_steps(config: TrainConfig) -> None:
     """Raise ``ValueError`` for a run too short to learn anything, saying what to change."""
-    if steps(config) < MIN_STEPS:
-        raise ValueError(f"That is {steps(config)} training steps (epochs × images ÷ batch size), and a "
-                         f"model needs at least {MIN_STEPS} to learn more than the average image; "
-                         f"choose more epochs or images, or a smaller batch.")
-
-
-def failure_advice(progress: Progress, config: TrainConfig) -> str:
-    """What went wrong with a failed run, and what to change, in the Train page's terms."""
-    if progress.reason == "nan":
-        return ("The loss became NaN (not a number): the learning rate is too high for this run. "
-                "Choose a lower learning rate.")
-    if progress.reason == "no_better":
-        taken = progress.epoch * math.ceil((config.train_subset or TRAIN_IMAGES) / config.batch_size)
-        if config.learning_rate > HIGH_LEARNING_RATE:
-            return (f"In {taken} steps the model learned nothing better than drawing the average image, "
-                    f"most likely because the learning rate is too high. Choose a lower learning rate.")
-        return (f"In {taken} steps the model learned nothing better than drawing the average image. "
-                f"Give it more steps: more epochs or training images, or a smaller batch.")
-    return "The training process stopped with an error; the server's log has the details."
+    if runs.total_steps(config) < MIN_STEPS:
+        raise ValueError(f"That is {runs.total_steps(config)} training steps (epochs × images ÷ batch "
+                         f"size), and a model needs at least {MIN_STEPS} to learn more than the average "
+                         f"image; choose more epochs or images, or a smaller batch.")
 
 
 def _staging(folder: Path, name: str) -> Path:
     return folder / f".staging-{name}"
 
 
-def _read_state(staging: Path, config: TrainConfig) -> dict | None:
-    try:
-        return json.loads((staging / f".train-{weights_stem(2, config.dataset)}" / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
+def _running_progress(staging: Path, config: TrainConfig, name: str) -> Progress:
+    """A live run's progress, read from its folder: finished epochs, and the current step."""
+    history = (runs.read_state(staging, config) or {}).get("history", [])
+    now = runs.read_progress(staging)
+    done = len(history)
+    within = now["step"] / now["steps"] if now.get("phase") == "training" and now.get("steps") else 0.0
+    return Progress("running", done, config.epochs, history, runs.describe(now, config.epochs), name,
+                    fraction=min((done + within) / config.epochs, 1.0))
 
 
 class TrainingJob:
-    """One run of ``python -m ae_core.train`` in its own process.
+    """One run of ``python -m ae_core.train`` in its own process, started by this server.
 
-    Read ``progress()``; ``cancel(owner)`` ends the process, for the session that started it.
+    Read ``progress()``; ``cancel(owner)`` stops it, given the key it was started with.
     """
 
     def __init__(self, config: TrainConfig, name: str, folder: Path, owner: str, resume: bool = False):
-        self.config, self.name, self.folder, self.owner = config, name, folder, owner
+        self.config, self.name, self.folder = config, name, folder
         self.staging = _staging(folder, name)
+        self._key = owner
         self._lock = threading.Lock()
         self._cancelled = False
-        self._progress = Progress("running", 0, config.epochs, name=name,
-                                  message="Starting: loading the data and building the model…")
+        self._progress: Progress | None = None  # Set once the process has ended.
         if not resume:
             self.staging.mkdir()  # Fails if the name is taken meanwhile, by another server too.
-        command = [sys.executable, "-m", "ae_core.train", *config.flags(), "--out", str(self.staging)]
+        (self.staging / "stop").unlink(missing_ok=True)
+        runs.write_owner(self.staging, name, config, owner)  # Before the process: see _starting.
+        runs.write_progress(self.staging, phase="starting Python and TensorFlow")
+        command = [sys.executable, "-m", "ae_core.train", *config.flags(), "--out", str(self.staging),
+                   "--progress"]
         with open(self.staging / "train.log", "ab") as log:
             self._process = subprocess.Popen(command + (["--resume"] if resume else []), cwd=ROOT,
                                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                              start_new_session=True)  # Its own group: cancel ends it all.
+        runs.write_owner(self.staging, name, config, owner, pid=self._process.pid)
         self._waiter = threading.Thread(target=self._wait, name=f"train-{name}", daemon=True)
         self._waiter.start()
 
@@ -156,26 +147,23 @@ class TrainingJob:
     def running(self) -> bool:
         return self.progress().status == "running"
 
+    def owned_by(self, owner: str | None) -> bool:
+        return owner == self._key
+
     def progress(self) -> Progress:
         with self._lock:
-            progress = self._progress
-        if progress.status != "running":
-            return progress
-        history = (_read_state(self.staging, self.config) or {}).get("history", [])
-        if not history:
-            return progress
-        last = history[-1]
-        return dataclasses.replace(progress, epoch=len(history), history=history,
-                                   message=f"Epoch {len(history)} of {self.config.epochs}: "
-                                           f"val MSE {last['val_loss']:.4f}")
+            if self._progress is not None:
+                return self._progress
+        return _running_progress(self.staging, self.config, self.name)
 
     def cancel(self, owner: str) -> bool:
-        """End the run if ``owner`` started it; returns whether it did."""
-        if owner != self.owner or not self.running:
+        """Stop the run if ``owner`` is the key it was started with; returns whether it did."""
+        if owner != self._key or not self.running:
             return False
         self._cancelled = True
+        runs.request_stop(self.staging)
         try:
-            os.killpg(self._process.pid, signal.SIGTERM)
+            os.killpg(self._process.pid, signal.SIGTERM)  # Ours: no need to wait for its next step.
         except ProcessLookupError:
             pass
         return True
@@ -186,19 +174,22 @@ class TrainingJob:
 
     def _wait(self) -> None:
         code = self._process.wait()
-        history = (_read_state(self.staging, self.config) or {}).get("history", [])
+        history = (runs.read_state(self.staging, self.config) or {}).get("history", [])
         if code == 0:
-            card = json.loads((self.staging / f"{weights_stem(2, self.config.dataset)}.json").read_text())
-            os.replace(self.staging, self.folder / self.name)  # One step: the model appears whole.
-            epochs = card["epochs_run"]
-            self._finish("done", card["history"], f"Saved as {self.name}: best val MSE {card['best_val_mse']:.4f} "
-                                                  f"after {epochs} epoch{'s' if epochs != 1 else ''}.")
+            card_path = runs.card_path(self.staging, self.config)
+            if self.staging.exists():  # Else another server moved it into place first.
+                os.replace(self.staging, self.folder / self.name)  # One step: the model appears whole.
+            card = runs.read_json(self.folder / self.name / card_path.name) or {}
+            epochs = card.get("epochs_run", len(history))
+            self._finish("done", card.get("history", history),
+                         f"Saved as {self.name}: best val MSE {card.get('best_val_mse', float('nan')):.4f} "
+                         f"after {epochs} epoch{'s' if epochs != 1 else ''}.")
             return
         shutil.rmtree(self.staging, ignore_errors=True)
-        if self._cancelled:
+        if self._cancelled or code == runs.EXIT_CODES["stopped"]:
             self._finish("cancelled", history, "Cancelled; nothing was saved.")
             return
-        reason = {EXIT_NAN: "nan", EXIT_NO_BETTER: "no_better"}.get(code, "error")
+        reason = {runs.EXIT_CODES["nan"]: "nan", runs.EXIT_CODES["no_better"]: "no_better"}.get(code, "error")
         self._finish("failed", history, self._error_line(code), reason)
 
     def _error_line(self, code: int) -> str:
@@ -211,13 +202,83 @@ class TrainingJob:
 
     def _finish(self, status: str, history: list[dict], message: str, reason: str = "") -> None:
         with self._lock:
-            self._progress = dataclasses.replace(self._progress, status=status, history=history,
-                                                 epoch=len(history), message=message, reason=reason)
+            self._progress = Progress(status, len(history), self.config.epochs, history, message, self.name,
+                                      reason, fraction=1.0 if status == "done" else 0.0)
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """A run training now into the models folder, started by this server or another."""
+
+    name: str
+    config: TrainConfig
+    progress: Progress
+    owner: dict  # runs.read_owner: who may stop it (the SHA-256 of their key).
+
+    def owned_by(self, key: str | None) -> bool:
+        return runs.owned_by(self.owner, key)
+
+
+def _starting(staging: Path, owner: dict | None) -> bool:
+    """Whether a folder with no lock holder is a run still starting: its process lives (when
+    it is on this machine), or the folder is young; nothing is saved yet, nothing stopped it."""
+    if owner is None or runs.stop_requested(staging) or list(staging.glob(".train-*/state.json")):
+        return False
+    if owner.get("host") == os.uname().nodename and isinstance(owner.get("pid"), int):
+        try:
+            os.kill(owner["pid"], 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    try:
+        return time.time() - (staging / "owner.json").stat().st_mtime < STARTING_GRACE
+    except OSError:
+        return False
+
+
+def live_runs(folder: Path | None = None) -> list[LiveRun]:
+    """Every run training now (or starting) in the models folder, whichever server started it."""
+    folder = folder or models_dir()
+    found = []
+    for staging in sorted(folder.glob(".staging-*")) if folder.is_dir() else []:
+        owner = runs.read_owner(staging)
+        config = _config(owner)
+        with folder_lock(staging, wait=False) as free:
+            alive = not free or _starting(staging, owner)
+        if alive and config is not None:
+            found.append(LiveRun(owner["name"], config, _running_progress(staging, config, owner["name"]), owner))
+    return found
+
+
+def _config(owner: dict | None) -> TrainConfig | None:
+    try:
+        return TrainConfig.from_dict(owner["config"]) if owner else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def stop_run(name: str, owner: str | None, folder: Path | None = None) -> bool:
+    """Ask the run ``name`` to stop, if ``owner`` is its key; the run ends within a step."""
+    staging = _staging(folder or models_dir(), name)
+    if not NAME_PATTERN.match(name) or not runs.owned_by(runs.read_owner(staging), owner):
+        return False
+    runs.request_stop(staging)
+    return True
+
+
+def finished_card(name: str, folder: Path | None = None) -> dict | None:
+    """The card of the trained model ``name``, once its run has been moved into place."""
+    if not NAME_PATTERN.match(name):
+        return None
+    cards = sorted(((folder or models_dir()) / name).glob("*_z2.json"))
+    return runs.read_json(cards[0]) if cards else None
 
 
 @dataclass(frozen=True)
 class Leftover:
-    """A staging folder no process is writing to: the server stopped while it trained."""
+    """A staging folder no process is writing to: its process died before the run finished."""
 
     name: str
     config: TrainConfig
@@ -227,30 +288,35 @@ class Leftover:
 def leftovers(folder: Path | None = None) -> list[Leftover]:
     """Interrupted runs in the models folder that can be resumed or discarded.
 
-    Runs that finished while no server watched are moved into place here, and folders that
-    hold nothing to resume are removed. A folder whose process still lives is left alone.
+    Cheap enough for every page view: it also moves into place the runs that finished while
+    no server watched them, and removes stopped runs and those that died before their first
+    epoch. A folder whose process still lives, or is still starting, is left alone.
     """
     folder = folder or models_dir()
     found = []
     for staging in sorted(folder.glob(".staging-*")) if folder.is_dir() else []:
         name = staging.name.removeprefix(".staging-")
+        owner = runs.read_owner(staging)
         with folder_lock(staging, wait=False) as free:
             if not free:
                 continue  # Still training, here or on another server.
-            cards = list(staging.glob("autoencoder_*_z2.json"))
+            cards = list(staging.glob("*_z*.json"))
             states = list(staging.glob(".train-*/state.json"))
-            if cards and not (folder / name).exists():
-                os.replace(staging, folder / name)
-            elif states:
-                state = json.loads(states[0].read_text())
-                found.append(Leftover(name, TrainConfig.from_dict(state["config"]), state["epoch"]))
-            else:
+            if cards and not runs.stop_requested(staging):
+                if not (folder / name).exists():
+                    os.replace(staging, folder / name)
+            elif states and not runs.stop_requested(staging):
+                state = runs.read_json(states[0])
+                config = _config({"config": state.get("config")}) if state else None
+                if config is not None:
+                    found.append(Leftover(name, config, int(state.get("epoch", 0))))
+            elif not _starting(staging, owner):
                 shutil.rmtree(staging, ignore_errors=True)
     return found
 
 
 class Trainer:
-    """Runs at most one ``TrainingJob`` at a time, into ``models_dir()``."""
+    """Starts ``TrainingJob``s into ``models_dir()``, one at a time for all servers sharing it."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -258,7 +324,7 @@ class Trainer:
 
     def start(self, config: TrainConfig, name: str, owner: str) -> TrainingJob:
         """Start a run, or raise ``TrainerBusy``, or ``ValueError`` (a bad or taken name, a run
-        over the budget)."""
+        over the budget). ``owner`` is the starter's secret key: only its SHA-256 is stored."""
         return self._start(config, name, owner, resume=False)
 
     def resume(self, leftover: Leftover, owner: str) -> TrainingJob:
@@ -267,13 +333,14 @@ class Trainer:
 
     def _start(self, config: TrainConfig, name: str, owner: str, resume: bool) -> TrainingJob:
         with self._lock:
-            if self.current is not None and self.current.running:
-                progress = self.current.progress()
-                raise TrainerBusy(f"A training ({progress.name}, epoch {progress.epoch} of "
-                                  f"{progress.epochs}) is already running on this server; only one "
-                                  f"runs at a time. Wait for it to finish.")
             folder = models_dir()
             folder.mkdir(parents=True, exist_ok=True)
+            busy = [run.progress for run in live_runs(folder)]
+            if self.current is not None and self.current.running:
+                busy.append(self.current.progress())
+            if busy:
+                raise TrainerBusy(f"A training ({busy[0].name}, epoch {busy[0].epoch} of {busy[0].epochs}) "
+                                  f"is already running, and only one runs at a time: wait for it to finish.")
             if not resume:
                 check_name(name, folder)
                 check_budget(config)

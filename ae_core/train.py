@@ -35,6 +35,7 @@ import json
 import math
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,8 +45,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from . import kinds, runs
 from .cards import retrain_command, sha256_of, write_atomically
-from . import kinds
 from .config import HIGH_LEARNING_RATE, TrainConfig, weights_stem
 from .data import data_fingerprints, load_mnist
 from .folders import folder_lock
@@ -220,7 +221,7 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
 def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence, verbose: int,
            strategy: tf.distribute.Strategy | None) -> dict:
     name = weights_stem(config.latent_dim, config.dataset, config.kind)
-    work_dir = out_dir / f".train-{name}"
+    work_dir = runs.work_dir(out_dir, config)
     if work_dir.exists() and not resume:
         shutil.rmtree(work_dir)  # A fresh run must not inherit an old run's state.
     work_dir.mkdir(exist_ok=True)
@@ -387,27 +388,108 @@ class _LatentSnapshots(keras.callbacks.Callback):
         np.save(self.folder / f"epoch_{epoch:03d}.npy", codes.astype(np.float32))
 
 
-# How the process ends when a run learns nothing usable, so that a caller can tell why.
-EXIT_CODES = {"nan": 3, "no_better": 4}
+class RunStopped(RuntimeError):
+    """Whoever may stop the run asked it to (``runs.request_stop``); nothing was written."""
+
+
+class _Progress(keras.callbacks.Callback):
+    """Reports the step, the loss and the images a second in ``<out>/progress.json`` from the
+    first batch on, and stops the run at the next batch once ``<out>/stop`` exists.
+
+    A thread rewrites the latest report every ``runs.PROGRESS_EVERY`` seconds, so that the
+    report stays fresh through the pauses between batches too: TensorFlow preparing the
+    validation step, the end-of-epoch saves.
+    """
+
+    def __init__(self, out_dir: Path, config: TrainConfig):
+        super().__init__()
+        self.out_dir, self.batch_size = out_dir, config.batch_size
+        self.steps = runs.steps_per_epoch(config)
+        self.validation_steps = math.ceil(runs.TEST_IMAGES / config.eval_batch_size)
+        self.epoch = 0
+        self.report: dict = {}
+        self.rate_since = (0.0, 0)  # (time, step) where the current images-a-second window began
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    def _set(self, **report) -> None:
+        if runs.stop_requested(self.out_dir):
+            raise RunStopped("The run was stopped at its owner's request; nothing was written.")
+        with self.lock:
+            self.report = report
+
+    def _write(self) -> None:
+        with self.lock:
+            report = dict(self.report)
+        runs.write_progress(self.out_dir, **report)
+
+    def _heartbeat(self) -> None:
+        while not self.done.wait(runs.PROGRESS_EVERY):
+            self._write()
+
+    def on_train_begin(self, logs=None):
+        self._set(phase="the first steps (TensorFlow prepares the model)")
+        self._write()
+        threading.Thread(target=self._heartbeat, name="progress", daemon=True).start()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.rate_since = epoch, (time.monotonic(), 0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        now, step = time.monotonic(), batch + 1
+        since, since_step = self.rate_since
+        rate = (step - since_step) * self.batch_size / (now - since) if now > since else 0.0
+        if now - since >= 2 * runs.PROGRESS_EVERY:
+            self.rate_since = (now, step)
+        self._set(phase="training", epoch=self.epoch + 1, step=step, steps=self.steps,
+                  loss=float((logs or {}).get("loss", math.nan)), images_per_second=rate)
+        if step in (1, self.steps):
+            self._write()  # The first batch is news at once; the last is the epoch's total.
+
+    def on_test_begin(self, logs=None):
+        self._set(phase="validating", epoch=self.epoch + 1, step=0, steps=self.validation_steps)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._set(phase="validating", epoch=self.epoch + 1, step=batch + 1, steps=self.validation_steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._set(phase=f"saving epoch {epoch + 1}")
+
+    def on_train_end(self, logs=None):
+        self.done.set()
+        self._set(phase="saving the model")
+        self._write()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; exits 0 on success, 2 on bad settings, 3 or 4 (``EXIT_CODES``)."""
+    """The command line; exits 0 on success, 2 on bad settings, else one of ``runs.EXIT_CODES``."""
     parser = argparse.ArgumentParser(prog="python -m ae_core.train", description=__doc__.split("\n")[0])
     TrainConfig.add_arguments(parser)
     parser.add_argument("--out", default="weights/", help="folder for the weights and card")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last finished epoch")
+    parser.add_argument("--progress", action="store_true",
+                        help="report progress in <out>/progress.json and stop when <out>/stop appears "
+                             "(the Train page's runs)")
     args = parser.parse_args(argv)
     try:
         config = TrainConfig.from_namespace(args)
-        card = train(config, args.out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
+        callbacks = []
+        if args.progress:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            runs.write_progress(args.out, phase="loading the data and building the model")
+            callbacks.append(_Progress(Path(args.out), config))
+        card = train(config, args.out, resume=args.resume, callbacks=callbacks,
+                     verbose=1 if sys.stdout.isatty() else 2)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_CODES[error.reason]
+        return runs.EXIT_CODES[error.reason]
+    except RunStopped as error:
+        print(f"error: {error}", file=sys.stderr)
+        return runs.EXIT_CODES["stopped"]
     print(f"wrote {Path(args.out) / card['weights_file']}: best val MSE "
           f"{card['best_val_mse']:.4f} after {card['epochs_run']} epoch{'s' if card['epochs_run'] != 1 else ''} "
           f"({card['training_seconds']:.0f} s)")

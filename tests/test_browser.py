@@ -246,7 +246,7 @@ def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server
     expect(name_box).to_have_value(re.compile(r"^mnist-\d{8}-\d{6}$"))  # A fresh default name.
     name = "from-the-browser"
     name_box.fill(name)
-    sliders = page.locator("[data-testid=stForm] [data-testid=stSlider] input[type=range]")
+    sliders = page.locator("[data-testid=stMain] [data-testid=stSlider] input[type=range]")
     # Epochs 5 -> 1, training images 10,000 (kept), batch 128 -> 32: the page's smallest run.
     for slider, keys in zip([sliders.nth(0), sliders.nth(2)], [["Home"], ["ArrowLeft", "ArrowLeft"]]):
         slider.focus()

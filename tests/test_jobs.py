@@ -18,7 +18,9 @@ import pytest
 
 from ae_core import TrainConfig, available_models, load_autoencoder
 from ae_core.inference import load_formation
-from ae_core.jobs import MIN_STEPS, Trainer, TrainerBusy, check_name, discard, leftovers, steps
+from ae_core import runs
+from ae_core.jobs import MIN_STEPS, Trainer, TrainerBusy, check_name, discard, leftovers, live_runs, stop_run
+from ae_core.runs import total_steps
 
 from conftest import ROOT
 
@@ -45,7 +47,7 @@ def _wait(job, until, timeout: float = 300.0):
 
 def test_the_smallest_run_the_page_allows_succeeds_and_becomes_a_model(models, test_set):
     config = TrainConfig(epochs=1, learning_rate=3e-4, **SMALL)  # The form's lowest rate, too.
-    assert steps(config) >= MIN_STEPS
+    assert total_steps(config) >= MIN_STEPS
     with pytest.raises(ValueError, match="choose more epochs or images, or a smaller batch"):
         Trainer().start(TrainConfig(epochs=1, train_subset=5000, batch_size=32), "too-short", "me")
     job = Trainer().start(config, "first-try", owner="me")
@@ -125,11 +127,11 @@ def test_server_memory_does_not_grow_with_trainings(models):
 RACE = """
 import sys, time
 from ae_core import TrainConfig
-from ae_core.jobs import Trainer
+from ae_core.jobs import Trainer, TrainerBusy
 time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # Both servers start at this moment.
 try:
     job = Trainer().start(TrainConfig(epochs=1, train_subset=10_000, batch_size=32), "twin", sys.argv[2])
-except ValueError as error:
+except (ValueError, TrainerBusy) as error:
     print("refused:", error)
 else:
     print("started:", job.join(timeout=600).status)
@@ -232,3 +234,80 @@ def test_training_runs_under_a_mirrored_strategy(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2 and report["val"] < report["base"]
     assert (tmp_path / "autoencoder_mnist_z2.weights.h5").exists()
+
+
+def test_a_one_epoch_run_reports_progress_from_its_first_batch_at_least_every_two_seconds(models):
+    """The Train page polls ``job.progress()`` each second; the run rewrites its report often
+    enough that the page never shows the same line for more than 2 s while it trains."""
+    job = Trainer().start(TrainConfig(epochs=1, **SMALL), "talkative", owner="me")
+    reports = []  # (report's own time, phase, step), each distinct report once
+    while job.progress().status == "running":
+        report = runs.read_progress(job.staging)
+        if report and (not reports or report["updated"] != reports[-1][0]):
+            reports.append((report["updated"], report.get("phase"), report.get("step")))
+        time.sleep(0.05)
+    assert job.progress().status == "done", job.progress().message
+    phases = [phase for _, phase, _ in reports]
+    first = phases.index("training")
+    assert reports[first][2] == 1, "the first training report is not the first batch's"
+    steps = [step for _, phase, step in reports if phase == "training"]
+    assert steps == sorted(steps) and steps[-1] == runs.steps_per_epoch(job.config)
+    assert "validating" in phases and phases[-1] == "saving the model"
+    times = [updated for updated, _, _ in reports[first:]]
+    assert max(later - earlier for earlier, later in zip(times, times[1:])) <= 2.0, times
+    message = job.progress().message
+    assert message.startswith("Saved as talkative")
+
+
+def test_a_run_is_stopped_by_its_key_on_any_server_and_by_no_other(models):
+    job = Trainer().start(TrainConfig(epochs=20, train_subset=3_500, batch_size=32), "stoppable", owner="alice")
+    _wait(job, lambda progress: "step" in progress.message)
+    assert stop_run("stoppable", "bob", models) is False and job.running
+    assert [run.name for run in live_runs(models)] == ["stoppable"]  # As another server sees it.
+    assert stop_run("stoppable", "alice", models) is True  # Through the folder, not the process.
+    progress = job.join(timeout=120)
+    assert progress.status == "cancelled" and os.listdir(models) == []
+
+
+ORPHANING_SERVER = """
+import sys, time
+from ae_core import TrainConfig
+from ae_core.jobs import Trainer
+job = Trainer().start(TrainConfig(epochs=2, train_subset=5_000, batch_size=32), sys.argv[1], sys.argv[2])
+print(job._process.pid, flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_run_whose_server_died_is_shown_by_another_server_and_becomes_its_model(models, tmp_path):
+    """A replica is killed mid-training: another one shows the run's progress, lets its starter
+    (and only them) stop it after a reload, and lists the model once it is done."""
+    from harness.browser import streamlit_server
+    from harness.protocol import Session
+
+    key = "starters-key-0123456789"
+    server = subprocess.Popen([sys.executable, "-c", ORPHANING_SERVER, "adopted", key], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, env={**os.environ, "AE_MODELS_DIR": str(models)})
+    child = int(server.stdout.readline())
+    deadline = time.monotonic() + 300
+    while runs.read_progress(models / ".staging-adopted").get("phase") != "training":
+        assert time.monotonic() < deadline, "the run never started training"
+        time.sleep(0.2)
+    server.kill()  # The replica dies; its training goes on, with no server watching it.
+    server.wait()
+    with streamlit_server(tmp_path / "replica.log", env={"AE_MODELS_DIR": str(models)}) as (url, _):
+        with Session(url) as starter, Session(url) as stranger:
+            mine = starter.open("train", f"run=adopted&key={key}")
+            theirs = stranger.open("train")
+            assert mine.exceptions() == [] and theirs.exceptions() == []
+            assert "adopted: running" in [element.heading.body for element in mine.elements("heading")]
+            assert mine.elements("progress") and mine.widget("button", "Cancel training")
+            assert any("Another visitor's training, adopted, is running" in element.alert.body
+                       for element in theirs.elements("alert"))
+            assert [widget for widget in theirs.widgets() if "Cancel" in widget.label] == []
+        _wait_until_gone(child, timeout=600)
+        with Session(url) as later:
+            view = later.open("map")
+    options = [element.selectbox.options for element in view.elements("selectbox") if element.selectbox.label == "Model"]
+    assert len(options) == 1 and "adopted" in options[0]
+    assert sorted(os.listdir(models)) == ["adopted"]

@@ -15,6 +15,8 @@ page is opened again on the cleaned link, which is the one Streamlit then reads.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ae_core
@@ -96,6 +98,39 @@ class OneOf:
                       f"{', '.join(self.options)}.")
 
 
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    pattern: str  # A regular expression the whole value must match.
+    meaning: str
+
+    def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
+        if len(values) == 1 and re.fullmatch(self.pattern, values[0]):
+            return values, None
+        return None, f"{self.name}={values[-1][:20]} was ignored: it must be {self.meaning}."
+
+
+@dataclass(frozen=True)
+class Known:
+    name: str
+    options: Callable[[], tuple[str, ...]]  # Asked at each check: the choices change as runs come and go.
+    meaning: str
+
+    def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
+        if len(values) == 1 and values[0] in self.options():
+            return values, None
+        return None, f"{self.name}={values[-1][:20]} was ignored: it must be {self.meaning}."
+
+
+def _runs() -> tuple[str, ...]:
+    """The trainings a Train page link can follow: those running or interrupted, and the models
+    they became, whichever replica started them."""
+    folder = ae_core.config.models_dir()
+    if not folder.is_dir():
+        return ()
+    return tuple(path.name.removeprefix(".staging-") for path in folder.iterdir() if path.is_dir())
+
+
 TEST_INDEX = Whole("index", 0, 9999)
 # What each page's controls take from a link, by the page's url_path; the sidebar's are in `check`.
 PAGE_PARAMETERS = {
@@ -105,7 +140,9 @@ PAGE_PARAMETERS = {
     "sliders": (Number("z1", *WINDOW, 0.05), Number("z2", *WINDOW, 0.05)),
     "paths": (Whole("a", 0, 9999), Whole("b", 0, 9999), Whole("steps", 3, 20)),
     "upload": (),
-    "train": (),
+    # The run this browser started, and its key (pages/train.py), so its starter can stop it.
+    "train": (Known("run", _runs, "a training started on this server's Train page"),
+              Pattern("key", r"[A-Za-z0-9_-]{16,64}", "the key the Train page gave")),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ae_core
+from ae_core.jobs import leftovers
 
 from . import state
 from .images import enlarge
@@ -24,6 +25,7 @@ def choose_model() -> None:
     dataset = st.selectbox("Dataset", list(state.DATASETS), key="dataset", bind="query-params",
                            help="mnist: handwritten digits. fashion_mnist: Zalando's clothes, "
                                 "same size and format.")
+    leftovers()  # Moves runs that finished on any replica into place, so they are listed here.
     names = ae_core.available_models(dataset)
     if not names:
         st.warning(f"No {state.DATASETS[dataset]} model yet. Train one on the Train page.")
