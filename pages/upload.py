@@ -31,10 +31,14 @@ def use(source: str) -> None:
 
 draw_column, upload_column = st.columns(2, gap="large")
 with draw_column:
+    # The canvas's toolbar (undo, redo, clear) floats just above it while the pointer is over
+    # it: this room keeps it off the text above.
+    st.space(44)
     drawing = st_canvas(stroke_width=22, stroke_color="#000000", background_color="#FFFFFF",
                         height=280, width=280, drawing_mode="freedraw", key="canvas",
                         return_image_data=True, on_change=lambda: use("canvas"))
-    st.caption("Draw with the mouse or a finger; the bin icon under the box clears it.")
+    st.caption("Draw with the mouse or a finger. Over the box, the icons just above it undo a "
+               "stroke or clear it (the bin).")
 with upload_column:
     upload = st.file_uploader(
         f"…or upload a picture, {uploads.LIMIT_TEXT}", type=list(UPLOAD_EXTENSIONS), key="digit_upload",

@@ -40,6 +40,9 @@ def navigation():
     # page's Material icon from Google's font servers, which a closed network cannot reach.
     st.set_page_config(page_title="Latent-space explorer", page_icon=ROOT / "ui/assets/favicon.png",
                        layout="wide")
+    # Streamlit leaves 6rem above a page's title, below the top navigation's 3.5: at 1280x720 that
+    # pushed most of the map below the fold. A style-only st.html takes no room on the page.
+    st.html("<style>[data-testid=stMainBlockContainer] { padding-top: 3.5rem; }</style>")
     pages = [st.Page(ROOT / file, title=title, icon=icon, url_path=url_path)
              for file, title, icon, url_path in PAGES]
     home = st.Page(lambda: None, title="Home", url_path="home", default=True, visibility="hidden")
