@@ -10,7 +10,16 @@ same, so that tests and load tests (``benchmarks/locustfile.py``) measure the se
     view = session.open("map")                       # a Run: bytes, seconds, elements
     slider = view.widget("slider", "z1")
     session.set_value(slider, 1.5)
+    chart = view.widget("plotly_chart", "map_chart")
+    session.set_value(chart, point_selection(view.chart_points("map_chart")[7]))  # a click
+    session.open("upload")
+    session.upload(session.last.widget("file_uploader", "upload"), "digit.png", png_bytes)
 
+Like a browser, a session first GETs the app's page and its health check and keeps their
+cookies: Streamlit's XSRF cookie, which an upload's PUT must echo in ``X-Xsrftoken``, and,
+behind deploy/serve.sh, nginx's cookies that keep the session on one replica. And like the
+browser, it forgets the state of a widget that a run no longer draws (a chart whose figure
+changed gets a new id): sending it back would run a callback for a widget that is gone.
 It uses the ``websockets`` package's synchronous client, which also runs under gevent
 (Locust's workers), since gevent patches the sockets and threads it uses.
 """
@@ -18,14 +27,18 @@ It uses the ``websockets`` package's synchronous client, which also runs under g
 from __future__ import annotations
 
 import base64
+import http.cookiejar
 import json
 import time
+import urllib.request
+import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import numpy as np
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import FileURLs, UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.sync.client import connect
@@ -33,10 +46,13 @@ from websockets.sync.client import connect
 # A run ends with one of these; FINISHED_EARLY_FOR_RERUN means another run follows at once.
 _ENDS = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
          ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
-# How each kind of widget's value travels in a WidgetState.
-_VALUE_FIELDS = {"slider": "double_array_value", "number_input": "double_value", "radio": "int_value",
-                 "selectbox": "int_value", "checkbox": "bool_value", "text_input": "string_value",
-                 "plotly_chart": "string_value", "button": "trigger_value"}
+# How each kind of widget's value travels in a WidgetState (Streamlit 1.67: a radio or a
+# selectbox sends its option's text, a chart its selection as JSON).
+_VALUE_FIELDS = {"slider": "double_array_value", "number_input": "double_value", "radio": "string_value",
+                 "selectbox": "string_value", "checkbox": "bool_value", "text_input": "string_value",
+                 "plotly_chart": "string_value", "button": "trigger_value",
+                 "file_uploader": "file_uploader_state_value"}
+XSRF_COOKIE = "_streamlit_xsrf"
 
 
 @dataclass
@@ -99,6 +115,47 @@ class Run:
         return total
 
 
+    def chart_points(self, key_part: str = "") -> list[dict]:
+        """The points of the plotly chart whose id contains ``key_part`` (the first chart if
+        empty), each as the browser reports a click on it: ``curve_number``, ``point_index``,
+        ``x``, ``y`` and, if the trace has it, ``customdata``."""
+        for element in self.elements("plotly_chart"):
+            if key_part not in element.plotly_chart.id:
+                continue
+            points = []
+            for curve, trace in enumerate(json.loads(element.plotly_chart.spec).get("data", [])):
+                if "x" not in trace or "y" not in trace:
+                    continue
+                xs, ys = _values(trace["x"]), _values(trace["y"])
+                custom = _values(trace["customdata"]) if "customdata" in trace else None
+                for index, (x, y) in enumerate(zip(xs, ys)):
+                    point = {"curve_number": curve, "point_number": index, "point_index": index,
+                             "x": float(x), "y": float(y)}
+                    if custom is not None and index < len(custom):
+                        # As plotly reports it: a scalar per point stays a scalar.
+                        point["customdata"] = np.asarray(custom[index]).tolist()
+                    points.append(point)
+            return points
+        raise LookupError(f"no plotly chart like {key_part!r} in this run")
+
+
+def point_selection(point: dict) -> str:
+    """A chart's widget value after a click on ``point`` (one of ``Run.chart_points``): the
+    JSON the browser's PlotlyChart sends (its ``point_indices`` count within the trace)."""
+    return json.dumps({"selection": {"points": [point], "point_indices": [point["point_index"]],
+                                     "box": [], "lasso": []}})
+
+
+def _values(values) -> np.ndarray | list:
+    """A plotly array as a list or numpy array, whether plain or typed (``{"dtype", "bdata"}``)."""
+    if isinstance(values, dict):
+        array = np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+        if "shape" in values:
+            array = array.reshape([int(n) for n in str(values["shape"]).split(",")])
+        return array
+    return values
+
+
 def _length(values) -> int:
     """A plotly array's length, whether a list or plotly's typed array ``{"dtype", "bdata"}``."""
     if isinstance(values, dict):
@@ -115,12 +172,24 @@ class Session:
         parts = urlsplit(base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         self.base_url, self.timeout = base_url.rstrip("/"), timeout
+        # The page first, as a browser loads it: its cookies go with the socket and uploads.
+        self.cookies = http.cookiejar.CookieJar()
+        self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        with self.http.open(f"{self.base_url}/", timeout=timeout) as page:
+            self.page_bytes = len(page.read())
+        with self.http.open(f"{self.base_url}/_stcore/health", timeout=timeout) as health:
+            health.read()  # The browser asks it before connecting; its answer sets the XSRF cookie.
+        cookie_header = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.cookies)
         self.socket = connect(f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/_stcore/stream",
                               subprotocols=["streamlit"], origin=f"{parts.scheme}://{parts.netloc}",
+                              additional_headers={"Cookie": cookie_header} if cookie_header else None,
                               max_size=None, open_timeout=timeout, compression=None, legacy=True)
         self.page_name = ""
         self.query_string = ""
+        self.session_id = ""  # The server's id for this session, from its first run.
         self.states: dict[str, WidgetState] = {}  # The widget values this session has set.
+        self.fragments: dict[str, str] = {}  # Each drawn widget's fragment id ("" outside any).
+        self.last: Run | None = None  # The latest run read.
 
     def close(self) -> None:
         self.socket.close()
@@ -134,7 +203,7 @@ class Session:
     def send(self, message: BackMsg) -> None:
         self.socket.send(message.SerializeToString())
 
-    def rerun(self, fragment_id: str = "") -> Run:
+    def rerun(self, fragment_id: str = "", started: float | None = None) -> Run:
         """Ask for a rerun of the current page with the current widget states; read it whole."""
         message = BackMsg()
         state = message.rerun_script
@@ -142,28 +211,72 @@ class Session:
         state.widget_states.widgets.extend(self.states.values())
         if fragment_id:
             state.fragment_id = fragment_id
-        started = time.perf_counter()
+        started = time.perf_counter() if started is None else started
         self.send(message)
-        return self.read_run(started)
+        return self.read_run(started, fragment_id)
 
     def open(self, page_name: str, query_string: str = "") -> Run:
         """Open a page as the navigation does: a new page starts with no widget states."""
-        self.page_name, self.query_string, self.states = page_name, query_string, {}
+        self.page_name, self.query_string, self.states, self.fragments = page_name, query_string, {}, {}
         return self.rerun()
 
-    def set_value(self, widget: Widget, value) -> Run:
-        """Change one widget, as the browser does when it is let go, and read the rerun."""
+    def set_value(self, widget: Widget, value, started: float | None = None) -> Run:
+        """Change one widget, as the browser does when it is let go, and read the rerun.
+
+        ``started`` (``time.perf_counter()``) makes the run's seconds count from then."""
         state = WidgetState(id=widget.id)
         value_field = _VALUE_FIELDS[widget.kind]
         if value_field == "double_array_value":
             state.double_array_value.data.extend(value if isinstance(value, (list, tuple)) else [value])
+        elif value_field == "file_uploader_state_value":
+            state.file_uploader_state_value.CopyFrom(value)
         else:
             setattr(state, value_field, value)
         self.states[widget.id] = state
-        return self.rerun(widget.fragment_id)
+        return self.rerun(widget.fragment_id, started)
 
-    def read_run(self, started: float | None = None) -> Run:
-        """Read messages until the run ends (a rerun that ended early is followed to its end)."""
+    def upload(self, widget: Widget, name: str, data: bytes, mime: str = "image/png") -> Run:
+        """Upload a file through a file uploader as the browser does, and read the rerun:
+        ask for an upload URL over the socket, PUT the file (multipart, with the XSRF
+        cookie echoed in ``X-Xsrftoken``), then set the uploader's state to that file.
+        The run's seconds count from the request for the URL."""
+        started = time.perf_counter()
+        request = BackMsg()
+        request.file_urls_request.request_id = uuid.uuid4().hex
+        request.file_urls_request.file_names.append(name)
+        request.file_urls_request.session_id = self.session_id
+        self.send(request)
+        response = self.read_until("file_urls_response").file_urls_response
+        if response.error_msg or not response.file_urls:
+            raise RuntimeError(f"the server gave no upload URL: {response.error_msg or 'none returned'}")
+        urls = response.file_urls[0]
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        xsrf = next((cookie.value for cookie in self.cookies if cookie.name == XSRF_COOKIE), "")
+        put = urllib.request.Request(urljoin(self.base_url + "/", urls.upload_url.lstrip("/")), data=body,
+                                     method="PUT", headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                                            "X-Xsrftoken": xsrf})
+        with self.http.open(put, timeout=self.timeout) as answer:
+            answer.read()
+        state = WidgetState().file_uploader_state_value
+        state.uploaded_file_info.append(UploadedFileInfo(
+            name=name, size=len(data), file_id=urls.file_id,
+            file_urls=FileURLs(file_id=urls.file_id, upload_url=urls.upload_url, delete_url=urls.delete_url)))
+        return self.set_value(widget, state, started)
+
+    def read_until(self, kind: str) -> ForwardMsg:
+        """Read messages until one of type ``kind`` (``file_urls_response``, say) arrives."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            message = ForwardMsg()
+            message.ParseFromString(self.socket.recv(timeout=max(0.0, deadline - time.monotonic())))
+            if message.WhichOneof("type") == kind:
+                return message
+
+    def read_run(self, started: float | None = None, fragment_id: str = "") -> Run:
+        """Read messages until the run ends (a rerun that ended early is followed to its end);
+        then forget the states of the widgets the run (of ``fragment_id``, if one) undrew."""
         run = Run()
         started = time.perf_counter() if started is None else started
         deadline = time.monotonic() + self.timeout
@@ -176,7 +289,24 @@ class Session:
             kind = message.WhichOneof("type")
             if kind == "page_info_changed":
                 self.query_string = message.page_info_changed.query_string
+            if kind == "new_session" and message.new_session.initialize.session_id:
+                self.session_id = message.new_session.initialize.session_id
             if kind == "script_finished" and message.script_finished in _ENDS:
                 run.status = message.script_finished
                 run.seconds = time.perf_counter() - started
+                self.last = run
+                self._forget_undrawn(run, fragment_id)
                 return run
+
+    def _forget_undrawn(self, run: Run, fragment_id: str) -> None:
+        """As the browser's widget manager does when a run finishes: keep the states of the
+        widgets still on the page, which after a fragment's run includes those outside it."""
+        if run.status not in (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
+            return
+        drawn = {widget.id: widget.fragment_id for widget in run.widgets()}
+        if run.status == ForwardMsg.FINISHED_SUCCESSFULLY:  # The whole page was drawn.
+            self.fragments = drawn
+        else:
+            self.fragments = {id_: fragment for id_, fragment in self.fragments.items()
+                              if fragment != fragment_id} | drawn
+        self.states = {id_: state for id_, state in self.states.items() if id_ in self.fragments}
