@@ -50,10 +50,10 @@ import os
 import random
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import gevent
 import numpy as np
 from gevent.event import Event
 from locust import User, between, events, task
@@ -107,8 +107,8 @@ class Student(User):
     wait_time = between(1, 3)
 
     def on_start(self) -> None:
-        if urlsplit(self.host or "").hostname not in LOOPBACK:
-            raise StopUser()  # _refuse_other_hosts has said why and is stopping the test.
+        if urlsplit(self.host or "").hostname not in LOOPBACK:  # A host given in the web UI.
+            raise StopUser(f"this load test targets this machine only, not {self.host!r}")
         self.session: Session | None = None
         self.page = "map"
         self.rush = bool(getattr(self.environment.parsed_options, "rush", False))
@@ -243,13 +243,23 @@ class Student(User):
         self.open("map")
 
 
-@events.test_start.add_listener
+@events.init.add_listener
 def _refuse_other_hosts(environment, **_) -> None:
-    global _rush_arrived
-    _rush_arrived = 0
-    _rush_go.clear()
     if urlsplit(environment.host or "").hostname not in LOOPBACK:
         logging.error("This load test targets this machine only: give --host http://127.0.0.1:PORT, "
                       "not %r.", environment.host)
-        environment.process_exit_code = 2
-        gevent.spawn_later(0.1, environment.runner.quit)
+        sys.exit(2)
+    try:
+        with urllib.request.urlopen(f"{environment.host.rstrip('/')}/_stcore/health", timeout=10) as health:
+            health.read()
+    except OSError as error:
+        logging.error("Nothing answers at %s/_stcore/health (%s): start the app there (streamlit run app.py "
+                      "--server.port PORT) or give its --host.", environment.host.rstrip("/"), error)
+        sys.exit(2)
+
+
+@events.test_start.add_listener
+def _reset_the_rush(environment, **_) -> None:
+    global _rush_arrived
+    _rush_arrived = 0
+    _rush_go.clear()
