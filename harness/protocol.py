@@ -20,7 +20,11 @@ cookies: Streamlit's XSRF cookie, which an upload's PUT must echo in ``X-Xsrftok
 behind deploy/serve.sh, nginx's cookies that keep the session on one replica. And like the
 browser, it forgets the state of a widget that a run no longer draws (a chart whose figure
 changed gets a new id): sending it back would run a callback for a widget that is gone.
-It uses the ``websockets`` package's synchronous client, which also runs under gevent
+And it keeps the browser's message cache: an element of 10 kB or more that the server marks
+cacheable is kept, its hash is listed in every rerun, and the server then sends only a
+reference to it (``ref_hash``) while it is unchanged, so a click on the map does not bring
+the whole figure again. ``Run.bytes`` counts what came over the socket; ``Run.messages``
+holds the referenced elements themselves. It uses the ``websockets`` package's synchronous client, which also runs under gevent
 (Locust's workers), since gevent patches the sockets and threads it uses.
 """
 
@@ -53,6 +57,8 @@ _VALUE_FIELDS = {"slider": "double_array_value", "number_input": "double_value",
                  "plotly_chart": "string_value", "button": "trigger_value",
                  "file_uploader": "file_uploader_state_value"}
 XSRF_COOKIE = "_streamlit_xsrf"
+# The browser forgets a cached message not used for this many runs (global.maxCachedMessageAge).
+MAX_CACHED_MESSAGE_AGE = 2
 
 
 @dataclass
@@ -189,6 +195,9 @@ class Session:
         self.session_id = ""  # The server's id for this session, from its first run.
         self.states: dict[str, WidgetState] = {}  # The widget values this session has set.
         self.fragments: dict[str, str] = {}  # Each drawn widget's fragment id ("" outside any).
+        # The message cache: hash -> [message, the run count when last used, its fragment id].
+        self.cache: dict[str, list] = {}
+        self.runs_finished = 0
         self.last: Run | None = None  # The latest run read.
 
     def close(self) -> None:
@@ -209,6 +218,7 @@ class Session:
         state = message.rerun_script
         state.page_name, state.query_string = self.page_name, self.query_string
         state.widget_states.widgets.extend(self.states.values())
+        state.cached_message_hashes.extend(self.cache)
         if fragment_id:
             state.fragment_id = fragment_id
         started = time.perf_counter() if started is None else started
@@ -284,6 +294,7 @@ class Session:
             data = self.socket.recv(timeout=max(0.0, deadline - time.monotonic()))
             message = ForwardMsg()
             message.ParseFromString(data)
+            message = self._through_the_cache(message)
             run.messages.append(message)
             run.bytes += len(data)
             kind = message.WhichOneof("type")
@@ -296,7 +307,36 @@ class Session:
                 run.seconds = time.perf_counter() - started
                 self.last = run
                 self._forget_undrawn(run, fragment_id)
+                self._age_the_cache(fragment_id)
                 return run
+
+    def _through_the_cache(self, message: ForwardMsg) -> ForwardMsg:
+        """Keep a cacheable message; put the cached message in place of a reference to it."""
+        if message.WhichOneof("type") == "ref_hash":
+            entry = self.cache.get(message.ref_hash)
+            if entry is None:  # The browser raises the same: the server referred to what it never sent.
+                raise RuntimeError(f"the server referred to message {message.ref_hash}, which this session does not hold")
+            entry[1] = self.runs_finished
+            cached = ForwardMsg()
+            cached.CopyFrom(entry[0])
+            cached.metadata.CopyFrom(message.metadata)  # Where it goes this time.
+            return cached
+        if message.metadata.cacheable and message.hash:
+            if message.hash in self.cache:
+                self.cache[message.hash][1] = self.runs_finished
+            else:
+                self.cache[message.hash] = [message, self.runs_finished, message.delta.fragment_id]
+        return message
+
+    def _age_the_cache(self, fragment_id: str) -> None:
+        """As the browser does when a run finishes: forget what was not used for a few runs
+        (after a fragment's run, only among that fragment's messages)."""
+        self.runs_finished += 1
+        for key, (_, used, fragment) in list(self.cache.items()):
+            if fragment_id and fragment != fragment_id:
+                continue
+            if self.runs_finished - used > MAX_CACHED_MESSAGE_AGE:
+                del self.cache[key]
 
     def _forget_undrawn(self, run: Run, fragment_id: str) -> None:
         """As the browser's widget manager does when a run finishes: keep the states of the

@@ -97,3 +97,26 @@ def test_the_locustfile_refuses_another_machine_before_sending_anything():
     refused = _locust("--headless", "-u", "1", "-r", "1", "--run-time", "5s", "--host", "http://192.0.2.1:8501")
     assert refused.returncode == 2
     assert "targets this machine only" in refused.stderr
+
+
+def test_the_message_cache_resolves_references_and_forgets_as_the_browser_does():
+    session = object.__new__(Session)  # Its bookkeeping only: no socket.
+    session.cache, session.runs_finished = {}, 0
+    for key, fragment in (("page-element", ""), ("fragment-element", "f")):
+        message = ForwardMsg(hash=key)
+        message.metadata.cacheable = True
+        message.delta.new_element.slider.id = key
+        message.delta.fragment_id = fragment
+        session._through_the_cache(message)
+    reference = ForwardMsg(ref_hash="page-element")
+    reference.metadata.delta_path.extend([0, 4])
+    resolved = session._through_the_cache(reference)
+    assert resolved.delta.new_element.slider.id == "page-element" and list(resolved.metadata.delta_path) == [0, 4]
+    for _ in range(5):  # Fragment runs age only that fragment's messages.
+        session._age_the_cache("f")
+    assert sorted(session.cache) == ["page-element"]
+    for _ in range(3):
+        session._age_the_cache("")
+    assert session.cache == {}
+    with pytest.raises(RuntimeError, match="does not hold"):
+        session._through_the_cache(reference)
