@@ -73,6 +73,7 @@ class Measured:
     failures: list[tuple[str, str, int]]  # (action, error, occurrences)
     cores: dict[str, float] = field(default_factory=dict)  # "server", "Locust", "others": average cores
     load_before: float = 0.0
+    crash: str = ""  # How Locust itself failed, if it did (then there are no statistics).
 
     def p95(self, action: str) -> float | None:
         row = self.rows.get(action)
@@ -189,15 +190,18 @@ def run_locust(setup: Setup, users: int, seconds: int, folder: Path, rush: bool 
     wall = time.monotonic() - began
     server = cpu_seconds(setup.server_processes) - server_before
     machine = busy_seconds() - machine_before
+    cores = {"server": server / wall, "Locust": locust_seconds / wall,
+             "others": max(0.0, machine - server - locust_seconds) / wall}
     if process.returncode != 0 or not Path(f"{prefix}_stats.csv").is_file():
-        raise RuntimeError(f"Locust failed (exit code {process.returncode}); see {prefix}.log")
+        # Reported, not raised: the other configurations still run.
+        last = Path(f"{prefix}.log").read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        return Measured(users, seconds, {}, [], cores, load_before,
+                        crash=f"Locust itself stopped with exit code {process.returncode} ({last[0][:160]}); see {prefix}.log")
     with open(f"{prefix}_stats.csv") as file:
         rows = {row["Name"]: row for row in csv.DictReader(file)}
     with open(f"{prefix}_failures.csv") as file:
         failures = [(row["Name"], row["Error"], int(row["Occurrences"])) for row in csv.DictReader(file)]
-    return Measured(users, seconds, rows, failures, load_before=load_before,
-                    cores={"server": server / wall, "Locust": locust_seconds / wall,
-                           "others": max(0.0, machine - server - locust_seconds) / wall})
+    return Measured(users, seconds, rows, failures, cores, load_before)
 
 
 def milliseconds(value: str | float | None) -> str:
@@ -223,6 +227,8 @@ def table(setup: Setup, runs: list[Measured]) -> list[str]:
                      f"{milliseconds(total.get('95%', ''))} | **{float(total.get('Requests/s', 0)):.2f}** |")
     lines.append("")
     for run in runs:
+        if run.crash:
+            lines.append(f"- {run.users} users: **no figures: {run.crash}**")
         lines.append(f"- {run.users} users, {run.seconds} s: CPU used on average by the server "
                      f"{run.cores['server']:.2f} cores, Locust {run.cores['Locust']:.2f}, other processes "
                      f"{run.cores['others']:.2f}; load average before the run {run.load_before:.1f}.")
@@ -235,7 +241,7 @@ def one_core_capacity(runs: list[Measured]) -> str:
     """The largest user count on one core meeting both targets without a failed action."""
     def meets(run: Measured) -> bool:
         map_p95, slider_p95 = run.p95("open map"), run.p95("slider")
-        failed = int(run.rows.get("Aggregated", {}).get("Failure Count", "1"))
+        failed = int(run.rows.get("Aggregated", {}).get("Failure Count", "1"))  # No statistics: a miss.
         return (map_p95 is not None and slider_p95 is not None and failed == 0
                 and map_p95 <= MAP_P95_TARGET_MS and slider_p95 <= SLIDER_P95_TARGET_MS)
 
@@ -286,34 +292,34 @@ def main() -> None:
                          "uploads read it), e.g. AE_DATA_DIR=/work/shared python -m benchmarks.load.")
     started = time.monotonic()
     sections, busy = [], []
-    with tempfile.TemporaryDirectory(prefix="load-") as temporary:
-        folder = Path(temporary)
-        for name in args.setups:
-            start, replicas = SETUPS[name]
-            print(f"{name}: starting the server ...", flush=True)
-            with start(folder) as setup:
-                warm_up(setup.url, 2 * replicas)
-                runs = []
-                for users in args.users:
-                    print(f"{name}: {users} users for {args.run_time} s ...", flush=True)
-                    runs.append(run_locust(setup, users, args.run_time, folder))
-                    time.sleep(5)  # The last run's sockets close.
-                busy += [f"{name}, {run.users} users: {run.cores['others']:.2f}" for run in runs
-                         if run.cores["others"] > BUSY_CORES]
-                lines = [f"## {setup.description}", "", *table(setup, runs)]
-                if name == "one-core":
-                    lines += ["", one_core_capacity(runs)]
-                    if not args.no_rush:
-                        print(f"{name}: {args.rush_users} sessions open the map at once ...", flush=True)
-                        rush = run_locust(setup, args.rush_users, args.rush_time, folder, rush=True)
-                        busy += [f"rush: {rush.cores['others']:.2f}"] if rush.cores["others"] > BUSY_CORES else []
-                        lines += ["", f"## {args.rush_users} sessions open the map at once (the one-core replica)", "",
-                                  f"All {args.rush_users} students connect, wait for each other, and open the map "
-                                  f"in the same instant; then each visits the sliders page and moves z1 or z2 "
-                                  f"with 1 to 3 s of thinking, for the rest of the {args.rush_time} s. "
-                                  f"**Map p95 {milliseconds(rush.p95('open map'))}, slider p95 "
-                                  f"{milliseconds(rush.p95('slider'))}.**", "", *table(setup, [rush])]
-                sections += [*lines, ""]
+    folder = Path(tempfile.mkdtemp(prefix="load-"))  # Kept: Locust's logs and CSVs, the servers' logs.
+    print(f"Logs and Locust's CSVs go to {folder}", flush=True)
+    for name in args.setups:
+        start, replicas = SETUPS[name]
+        print(f"{name}: starting the server ...", flush=True)
+        with start(folder) as setup:
+            warm_up(setup.url, 2 * replicas)
+            runs = []
+            for users in args.users:
+                print(f"{name}: {users} users for {args.run_time} s ...", flush=True)
+                runs.append(run_locust(setup, users, args.run_time, folder))
+                time.sleep(5)  # The last run's sockets close.
+            busy += [f"{name}, {run.users} users: {run.cores['others']:.2f}" for run in runs
+                     if run.cores["others"] > BUSY_CORES]
+            lines = [f"## {setup.description}", "", *table(setup, runs)]
+            if name == "one-core":
+                lines += ["", one_core_capacity(runs)]
+                if not args.no_rush:
+                    print(f"{name}: {args.rush_users} sessions open the map at once ...", flush=True)
+                    rush = run_locust(setup, args.rush_users, args.rush_time, folder, rush=True)
+                    busy += [f"rush: {rush.cores['others']:.2f}"] if rush.cores["others"] > BUSY_CORES else []
+                    lines += ["", f"## {args.rush_users} sessions open the map at once (the one-core replica)", "",
+                              f"All {args.rush_users} students connect, wait for each other, and open the map "
+                              f"in the same instant; then each visits the sliders page and moves z1 or z2 "
+                              f"with 1 to 3 s of thinking, for the rest of the {args.rush_time} s. "
+                              f"**Map p95 {milliseconds(rush.p95('open map'))}, slider p95 "
+                              f"{milliseconds(rush.p95('slider'))}.**", "", *table(setup, [rush])]
+            sections += [*lines, ""]
     minutes = (time.monotonic() - started) / 60
     command = "python -m benchmarks.load" + ("" if sys.argv[1:] == [] else " " + " ".join(sys.argv[1:]))
     heading = ["# Load test: students speaking Streamlit's protocol (Locust)", ""]
@@ -322,13 +328,14 @@ def main() -> None:
                     f"{BUSY_CORES} of a core on average during: {'; '.join(busy)} (cores). Run it again on a "
                     "quiet machine.", ""]
     heading += [f"Measured by `{command}` ({minutes:.0f} min) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                f"commit {commit()}: {machine()}.", "",
+                f"commit {commit()}: {machine()}. Logs and Locust's CSVs were kept in {folder}.", "",
                 "Each simulated student ([benchmarks/locustfile.py](../locustfile.py)) loads the app as a browser "
                 "does and visits pages with 1 to 3 s of thinking between actions: the map (two clicks on points, "
                 "the decoded digits under the points, the background density slider), the sliders page (four "
                 "moves of z1 or z2), \"Your image\" (an MNIST digit uploaded), the grid, paths or train page, "
                 "or a reload (a new websocket session). All students start at once. A time runs from the "
-                "message sent to the end of the server's run (the browser's drawing is not in it); percentiles "
+                "message sent to the end of the server's run and the images it shows fetched (the browser's "
+                "drawing is not in it); percentiles "
                 "are Locust's, rounded to two significant figures above 100 ms. \"slider\" is the sliders page "
                 "(target p95 ≤ 150 ms); \"slider: density\" redraws the map's background.", ""]
     report = "\n".join(heading + sections).rstrip() + "\n"

@@ -23,11 +23,13 @@ pages with 1 to 3 s of thinking between actions. A visit opens one page and work
 
 Every action is reported to Locust's statistics as request type ``WS``, named "open map",
 "click", "slider" (z1/z2 on the sliders page), "slider: density" (the map's), "radio:
-background", "upload", "reload", "connect", ...: its response time is from the message sent
-to the run's ``script_finished`` (an upload: from asking for its URL), its length the bytes
-the server sent. An action fails when its run shows an exception, the socket closes, or no
-answer comes within ``LOAD_TIMEOUT`` seconds (60); the student then drops its socket and
-starts over with a new one, as a user reloads a broken page.
+background", "upload", "reload", "connect", ...: its response time runs from the message
+sent (an upload: from asking for its URL) to the run's ``script_finished`` and the images it
+shows fetched (``/media/...``, each once per session, as the browser's cache does), its
+length the bytes the server sent. An action fails when its run shows an exception, the
+socket closes, an image cannot be fetched, or no answer comes within ``LOAD_TIMEOUT``
+seconds (60); the student then drops its socket and starts over with a new one, as a user
+reloads a broken page.
 
 With ``--rush`` every student connects, waits for all the others, and they open the map at
 the same moment ("open map"); then each moves the sliders (sliders page) for the rest of
@@ -36,9 +38,9 @@ the run: the "N sessions open the map at once" figure.
 Streamlit's own load tests drive browsers, and its design notes say Locust cannot speak this
 protocol; this user speaks it, so one machine can simulate a classroom without Chromium's
 cost. What it leaves out: the browser's static files (the ~4 MB of JavaScript, cached after
-a first visit), the images a run refers to (``/media/...``, fetched by the browser after the
-run), and the in-browser decoding of the pad and the map's hover, which costs the server
-nothing. Every load it makes goes to this machine (127.0.0.1) only.
+a first visit; a student GETs only the page), and the in-browser decoding of the pad and the
+map's hover, which costs the server nothing. Every load it makes goes to this machine
+(127.0.0.1) only.
 """
 
 from __future__ import annotations
@@ -125,22 +127,25 @@ class Student(User):
                                              response_length=length, exception=error, context={})
 
     def act(self, name: str, action) -> Run:
-        """Do ``action`` (which returns a Run), report it as ``name``, return its run. On a
-        failure, drop the socket and end this visit (the next one connects anew)."""
+        """Do ``action`` (which returns a Run) and GET the images its run shows, as the browser
+        then does; report the whole as ``name``; return the run. On a failure, drop the
+        socket and end this visit (the next one connects anew)."""
         started = time.perf_counter()
         try:
             run = action()
-        except Exception as error:  # A closed socket, a timeout, a refused upload, a missing widget.
+            length = run.bytes + self.session.fetch_images(run)
+        except Exception as error:  # A closed socket, a timeout, a refused upload, a missing widget, a 404.
             self.report(name, time.perf_counter() - started, 0, error)
             self.drop_session()
             raise RescheduleTask() from error
+        seconds = time.perf_counter() - started
         problems = run.exceptions()
         if problems or run.status is None:
             error = ActionFailed(f"{problems[0][:200]}" if problems else "the run did not finish")
-            self.report(name, run.seconds, run.bytes, error)
+            self.report(name, seconds, length, error)
             self.drop_session()
             raise RescheduleTask() from error
-        self.report(name, run.seconds, run.bytes, None)
+        self.report(name, seconds, length, None)
         return run
 
     def connect(self, name: str = "connect") -> None:
@@ -215,18 +220,13 @@ class Student(User):
     @task(1)
     def reload(self) -> None:
         """A new websocket session on the page it was on: page, health, socket and first run."""
-        started = time.perf_counter()
         self.drop_session()
-        try:
+
+        def connect_and_open() -> Run:
             self.session = Session(self.host, timeout=TIMEOUT)
-            run = self.session.open(self.page)
-        except Exception as error:
-            self.report("reload", time.perf_counter() - started, 0, error)
-            self.drop_session()
-            raise RescheduleTask() from error
-        problems = run.exceptions()
-        self.report("reload", time.perf_counter() - started, run.bytes,
-                    ActionFailed(problems[0][:200]) if problems else None)
+            return self.session.open(self.page)
+
+        self.act("reload", connect_and_open)
 
     # --rush: everyone opens the map at once, then the sliders.
 

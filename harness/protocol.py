@@ -24,7 +24,8 @@ And it keeps the browser's message cache: an element of 10 kB or more that the s
 cacheable is kept, its hash is listed in every rerun, and the server then sends only a
 reference to it (``ref_hash``) while it is unchanged, so a click on the map does not bring
 the whole figure again. ``Run.bytes`` counts what came over the socket; ``Run.messages``
-holds the referenced elements themselves. It uses the ``websockets`` package's synchronous client, which also runs under gevent
+holds the referenced elements themselves. ``Session.fetch_images(run)`` then GETs the
+images a run shows (``/media/...``), each once, as the browser does. It uses the ``websockets`` package's synchronous client, which also runs under gevent
 (Locust's workers), since gevent patches the sockets and threads it uses.
 """
 
@@ -86,6 +87,10 @@ class Run:
                 if kind is None or element.WhichOneof("type") == kind:
                     found.append(element)
         return found
+
+    def image_urls(self) -> list[str]:
+        """The URLs of the images this run shows (``/media/...``), which the browser then GETs."""
+        return [image.url for element in self.elements("imgs") for image in element.imgs.imgs if image.url]
 
     def exceptions(self) -> list[str]:
         return [f"{element.exception.type}: {element.exception.message}" for element in self.elements("exception")]
@@ -199,6 +204,7 @@ class Session:
         self.cache: dict[str, list] = {}
         self.runs_finished = 0
         self.last: Run | None = None  # The latest run read.
+        self.images_seen: set[str] = set()  # Image URLs fetched, which the browser would not fetch again.
 
     def close(self) -> None:
         self.socket.close()
@@ -274,6 +280,19 @@ class Session:
             name=name, size=len(data), file_id=urls.file_id,
             file_urls=FileURLs(file_id=urls.file_id, upload_url=urls.upload_url, delete_url=urls.delete_url)))
         return self.set_value(widget, state, started)
+
+    def fetch_images(self, run: Run) -> int:
+        """GET the images a run shows that this session has not fetched yet, as the browser
+        does once the run has drawn them; their bytes. A 404 (an image asked of a replica
+        that does not hold it) raises ``urllib.error.HTTPError``."""
+        fetched = 0
+        for url in run.image_urls():
+            if url in self.images_seen or url.startswith("data:"):
+                continue
+            with self.http.open(urljoin(self.base_url + "/", url.lstrip("/")), timeout=self.timeout) as image:
+                fetched += len(image.read())
+            self.images_seen.add(url)
+        return fetched
 
     def read_until(self, kind: str) -> ForwardMsg:
         """Read messages until one of type ``kind`` (``file_urls_response``, say) arrives."""
