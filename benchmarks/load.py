@@ -174,9 +174,12 @@ def busy_seconds() -> float:
 def run_locust(setup: Setup, users: int, seconds: int, folder: Path, rush: bool = False) -> Measured:
     """Locust headless, all ``users`` spawned at once, for ``seconds``; its CSV read back."""
     prefix = folder / f"{setup.name}-{users}{'-rush' if rush else ''}"
+    # --stop-timeout: at the end a student finishes its action and stops at its next think; one
+    # killed in the middle of reading its socket could abort gevent's event loop (libev's
+    # "I/O watcher with invalid fd" assertion) as Locust shut down.
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
                "-r", str(users), "--run-time", f"{seconds}s", "--host", setup.url, "--csv", str(prefix),
-               "--only-summary", "--stop-timeout", "0", "--exit-code-on-error", "0", *(["--rush"] if rush else [])]
+               "--only-summary", "--stop-timeout", "30", "--exit-code-on-error", "0", *(["--rush"] if rush else [])]
     load_before = os.getloadavg()[0]
     server_before, machine_before, began = cpu_seconds(setup.server_processes), busy_seconds(), time.monotonic()
     cores = setup.locust_cores
@@ -192,16 +195,19 @@ def run_locust(setup: Setup, users: int, seconds: int, folder: Path, rush: bool 
     machine = busy_seconds() - machine_before
     cores = {"server": server / wall, "Locust": locust_seconds / wall,
              "others": max(0.0, machine - server - locust_seconds) / wall}
-    if process.returncode != 0 or not Path(f"{prefix}_stats.csv").is_file():
-        # Reported, not raised: the other configurations still run.
-        last = Path(f"{prefix}.log").read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-        return Measured(users, seconds, {}, [], cores, load_before,
-                        crash=f"Locust itself stopped with exit code {process.returncode} ({last[0][:160]}); see {prefix}.log")
+    output = Path(f"{prefix}.log").read_text(errors="replace")
+    crash = ""
+    if process.returncode != 0:  # Reported, not raised: the other configurations still run.
+        last = output.strip().splitlines()[-1:] or ["(no output)"]
+        crash = f"Locust itself stopped with exit code {process.returncode} ({last[0][:160]}); see {prefix}.log"
+        # Its statistics file, written every second, is whole if it stopped after the run's time.
+        if "--run-time limit reached" not in output or not Path(f"{prefix}_stats.csv").is_file():
+            return Measured(users, seconds, {}, [], cores, load_before, crash=crash)
     with open(f"{prefix}_stats.csv") as file:
         rows = {row["Name"]: row for row in csv.DictReader(file)}
     with open(f"{prefix}_failures.csv") as file:
         failures = [(row["Name"], row["Error"], int(row["Occurrences"])) for row in csv.DictReader(file)]
-    return Measured(users, seconds, rows, failures, cores, load_before)
+    return Measured(users, seconds, rows, failures, cores, load_before, crash=crash)
 
 
 def milliseconds(value: str | float | None) -> str:
@@ -228,7 +234,8 @@ def table(setup: Setup, runs: list[Measured]) -> list[str]:
     lines.append("")
     for run in runs:
         if run.crash:
-            lines.append(f"- {run.users} users: **no figures: {run.crash}**")
+            lines.append(f"- {run.users} users: **{'figures to its last second, but ' if run.rows else 'no figures: '}"
+                         f"{run.crash}**")
         lines.append(f"- {run.users} users, {run.seconds} s: CPU used on average by the server "
                      f"{run.cores['server']:.2f} cores, Locust {run.cores['Locust']:.2f}, other processes "
                      f"{run.cores['others']:.2f}; load average before the run {run.load_before:.1f}.")

@@ -7,7 +7,10 @@ The benchmark, one command (about 11 minutes; writes benchmarks/results/load.md)
 A quick look at a server already running on this machine (Locust's summary on the console):
 
     AE_DATA_DIR=/work/shared locust -f benchmarks/locustfile.py --headless -u 5 -r 5 \\
-        --run-time 30s --host http://127.0.0.1:8501 --only-summary
+        --run-time 30s --stop-timeout 30 --host http://127.0.0.1:8501 --only-summary
+
+(--stop-timeout lets each student finish its action at the end: a student killed while
+reading its socket can abort gevent's event loop as Locust shuts down.)
 
 Each simulated student (``Student``) does what a browser session does, over its own websocket
 (``harness/protocol.py``): it loads the page (GET, the health check, the socket), then visits
