@@ -2,8 +2,8 @@
 Locust speaking Streamlit's websocket protocol), on one replica pinned to one core and on two
 replicas behind nginx; then 20 sessions opening the map at once.
 
-    AE_DATA_DIR=/work/shared python -m benchmarks.load          # the benchmark (~11 min)
-    AE_DATA_DIR=/work/shared python -m benchmarks.load --setups one-core --users 5 \\
+    AE_DATA_DIR=../shared python -m benchmarks.load          # the benchmark (~11 min)
+    AE_DATA_DIR=../shared python -m benchmarks.load --setups one-core --users 5 \\
         --run-time 30 --no-rush --out /tmp/load.md                # a quick look (~1.5 min)
 
 Writes benchmarks/results/load.md and prints it: per configuration, p50/p95 of each action,
@@ -296,7 +296,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("AE_DATA_DIR"):
         raise SystemExit("Set AE_DATA_DIR to the folder holding mnist/ and fashion_mnist/ (the app and the "
-                         "uploads read it), e.g. AE_DATA_DIR=/work/shared python -m benchmarks.load.")
+                         "uploads read it), e.g. AE_DATA_DIR=../shared python -m benchmarks.load.")
     started = time.monotonic()
     sections, busy = [], []
     folder = Path(tempfile.mkdtemp(prefix="load-"))  # Kept: Locust's logs and CSVs, the servers' logs.

@@ -2,11 +2,11 @@
 
 The benchmark, one command (about 11 minutes; writes benchmarks/results/load.md):
 
-    AE_DATA_DIR=/work/shared python -m benchmarks.load
+    AE_DATA_DIR=../shared python -m benchmarks.load
 
 A quick look at a server already running on this machine (Locust's summary on the console):
 
-    AE_DATA_DIR=/work/shared locust -f benchmarks/locustfile.py --headless -u 5 -r 5 \\
+    AE_DATA_DIR=../shared locust -f benchmarks/locustfile.py --headless -u 5 -r 5 \\
         --run-time 30s --stop-timeout 30 --host http://127.0.0.1:8501 --only-summary
 
 (--stop-timeout lets each student finish its action at the end: a student killed while
@@ -86,7 +86,7 @@ def mnist_digits_as_png(count: int = DIGITS_TO_UPLOAD) -> list[bytes]:
     path = Path(os.environ.get("AE_DATA_DIR", "")) / "mnist" / "t10k-images-idx3-ubyte.gz"
     if not os.environ.get("AE_DATA_DIR") or not path.is_file():
         raise SystemExit(f"The upload needs MNIST's test images at {path}: set AE_DATA_DIR to the "
-                         "folder holding mnist/ (as for the app), e.g. AE_DATA_DIR=/work/shared.")
+                         "folder holding mnist/ (as for the app), e.g. AE_DATA_DIR=../shared.")
     with gzip.open(path) as file:
         images = np.frombuffer(file.read(16 + count * 28 * 28), np.uint8, offset=16).reshape(count, 28, 28)
     scans = []

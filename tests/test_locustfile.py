@@ -1,7 +1,7 @@
 """The load test's client, without a server: a click it sends reads, in the app, as a click on
 that point; a run forgets the widgets it no longer draws, as the browser does; and
 benchmarks/locustfile.py loads and refuses any host but this machine (where Locust is
-installed: requirements-bench.txt).
+installed: requirements-dev.txt).
 
 The load test itself needs a server: python -m benchmarks.load (see its top)."""
 
@@ -76,7 +76,7 @@ def test_a_run_forgets_the_widgets_it_no_longer_draws_as_the_browser_does():
 
 
 locust_missing = pytest.mark.skipif(importlib.util.find_spec("locust") is None or not os.environ.get("AE_DATA_DIR"),
-                                    reason="needs Locust (pip install -r requirements-bench.txt) and AE_DATA_DIR")
+                                    reason="needs Locust (pip install -r requirements-dev.txt) and AE_DATA_DIR")
 
 
 def _locust(*args: str) -> subprocess.CompletedProcess:
