@@ -18,7 +18,6 @@ into place once it has finished, and offers it for resume once it has died (``le
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import os
 import shutil

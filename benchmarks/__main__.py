@@ -91,7 +91,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
 
             clicks = []
             for attempt in range(12):
-                target = page.evaluate(PICK_ISOLATED_POINT.replace("k += 37", f"k += {31 + attempt * 7}"), [6])
+                target = page.evaluate(PICK_ISOLATED_POINT, [6, 31 + attempt * 7])
                 page.mouse.move(target["px"], target["py"])
                 page.wait_for_timeout(300)  # Plotly's hover must register first; not timed.
                 begin = time.perf_counter()

@@ -24,88 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from harness.deploy import Served, serve
+from harness.pages import IDLE, MAP_DRAWN, POINT_SHOWN, UPLOADER_SHOWN, digit_png, go_to, upload
 
 ROOT = Path(__file__).resolve().parent.parent
-IDLE = "[data-test-script-state=notRunning]"
-MAP_DRAWN = ("() => { const gd = document.querySelector('.js-plotly-plot');"
-             " return gd && gd._fullData && gd._fullData.length >= 10; }")
-# The clicked point's heading and its three images, each loaded (an image served by another
-# replica than the session's would be a 404, and never load).
-POINT_SHOWN = ("(index) => { const h = [...document.querySelectorAll('h3')].find("
-               "e => e.textContent.includes('Test image #' + index + ' '));"
-               " const imgs = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')];"
-               " return h && imgs.length >= 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }")
-
-
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """(p50, p95) in seconds."""
     return (float(np.percentile(samples, 50)), float(np.percentile(samples, 95))) if samples else (np.nan, np.nan)
-
-
-async def rerun(page, tries: int = 3) -> None:
-    """Press R (Streamlit's rerun key) and wait until that rerun has finished. The key is
-    pressed with nothing focused (an input would take it), and again if no rerun starts."""
-    await page.evaluate("() => { window.__ran = false; window.__watch && window.__watch.disconnect();"
-                        " window.__watch = new MutationObserver((changes) => {"
-                        " if (changes.some((c) => c.oldValue === 'running')"
-                        " || document.querySelector('[data-test-script-state=running]')) window.__ran = true; });"
-                        " window.__watch.observe(document.body, {attributes: true, subtree: true,"
-                        " attributeOldValue: true, attributeFilter: ['data-test-script-state']}); }")
-    for attempt in range(tries):
-        await page.evaluate("() => { const e = document.activeElement; if (e && e.blur) e.blur(); }")
-        await page.keyboard.press("r")
-        try:
-            await page.wait_for_function("() => window.__ran", timeout=20_000)
-            break
-        except Exception:
-            if attempt == tries - 1:
-                raise
-    await page.wait_for_selector(IDLE)
-
-
-async def click_point(page, pick: int) -> int:
-    """Click an isolated point of the map (the ``pick``-th choice); return its test index once
-    its heading and images are shown."""
-    from harness.browser import PICK_ISOLATED_POINT
-
-    target = await page.evaluate(PICK_ISOLATED_POINT.replace("k += 37", f"k += {37 + pick}"), [6])
-    await page.mouse.move(target["px"], target["py"])
-    await page.wait_for_timeout(300)  # Plotly's hover must register first.
-    await page.mouse.click(target["px"], target["py"])
-    await page.wait_for_function(POINT_SHOWN, arg=target["index"], polling=100)
-    await page.wait_for_selector(IDLE)
-    return target["index"]
-
-
-async def upload(page, name: str, data: bytes) -> None:
-    """Upload ``data`` on the "Your image" page and wait for its results."""
-    await page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
-        files=[{"name": name, "mimeType": "image/png", "buffer": data}])
-    await page.get_by_text(f"Results for your upload ({name})").wait_for()
-    await page.get_by_text("2-D reconstruction").wait_for()
-    await page.wait_for_selector(IDLE)
-
-
-async def go_to(page, link: str, ready: str) -> None:
-    """Switch page inside the session (the top navigation: same websocket, same replica)."""
-    await page.locator("[data-testid=stTopNavLink]", has_text=link).click()
-    await page.wait_for_function(ready)
-    await page.wait_for_selector(IDLE)
-
-
-UPLOADER_SHOWN = "() => !!document.querySelector('[data-testid=stFileUploader] input[type=file]')"
-
-
-def digit_png(digit: np.ndarray) -> bytes:
-    """An MNIST test digit as a 112x112 scan, dark ink on white (as the tests upload)."""
-    import io
-
-    from PIL import Image
-
-    big = np.asarray(Image.fromarray((np.asarray(digit) * 255).astype(np.uint8)).resize((112, 112), Image.BILINEAR))
-    buffer = io.BytesIO()
-    Image.fromarray(255 - big).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 async def classroom_session(browser, url: str, number: int, digit: bytes, start_after: float,
@@ -131,8 +55,7 @@ async def classroom_session(browser, url: str, number: int, digit: bytes, start_
             await page.wait_for_selector(IDLE)
             result["map"] = time.perf_counter() - begin
             for click in range(clicks):
-                target = await page.evaluate(
-                    PICK_ISOLATED_POINT.replace("k += 37", f"k += {37 + 11 * number + 5 * click}"), [6])
+                target = await page.evaluate(PICK_ISOLATED_POINT, [6, 37 + 11 * number + 5 * click])
                 await page.mouse.move(target["px"], target["py"])
                 await page.wait_for_timeout(300)  # Plotly's hover must register first; not timed.
                 begin = time.perf_counter()

@@ -17,10 +17,31 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive free loopback ports (free when asked)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + count >= 65536:
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return list(range(first, first + count))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 @contextlib.contextmanager
@@ -76,10 +97,12 @@ async def launch_chromium_async(playwright):
     return await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
 
 
-# JavaScript run in the page: choose a point of the latent map that has no neighbour within
-# `gap` pixels (so a click cannot hit another), and return its page coordinates and test index.
+# JavaScript run in the page with [gap, stride]: choose a point of the latent map, among every
+# stride-th, whose nearest neighbour is farthest (at least `gap` pixels from the plot's edge,
+# so a click cannot hit another), and return its page coordinates and test index. Another
+# stride picks another point.
 PICK_ISOLATED_POINT = """
-([gap]) => {
+([gap, stride = 37]) => {
   const gd = document.querySelector('.js-plotly-plot');
   const layout = gd._fullLayout, box = gd.getBoundingClientRect();
   const points = [];
@@ -92,7 +115,7 @@ PICK_ISOLATED_POINT = """
     }
   });
   let best = null, bestGap = 0;
-  for (let k = 0; k < points.length; k += 37) {
+  for (let k = 0; k < points.length; k += stride) {
     const p = points[k];
     if (p.px < box.left + layout.xaxis._offset + 20 || p.py < box.top + layout.yaxis._offset + 20) continue;
     let nearest = Infinity;

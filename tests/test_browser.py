@@ -222,7 +222,7 @@ def test_two_clicks_on_the_map_become_the_paths_ends_and_its_link(page, server):
     _wait_for_map(page)
     clicked = []
     for stride in (37, 53):
-        target = page.evaluate(PICK_ISOLATED_POINT.replace("k += 37", f"k += {stride}"), [6])
+        target = page.evaluate(PICK_ISOLATED_POINT, [6, stride])
         page.mouse.move(target["px"], target["py"])
         page.wait_for_timeout(300)
         page.mouse.click(target["px"], target["py"])

@@ -40,9 +40,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.replicas import (IDLE, MAP_DRAWN, POINT_SHOWN, UPLOADER_SHOWN, click_point, digit_png,
-                                 go_to, rerun, upload)
 from harness.deploy import free_ports, serve
+from harness.pages import (IDLE, MAP_DRAWN, POINT_SHOWN, UPLOADER_SHOWN, click_point, digit_png, go_to,
+                           rerun, upload)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from harness.browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_UP_FILES = ["run.sh", "test.sh", "requirements.txt", "requirements-dev.txt", "tests/test_setup.py"]
@@ -63,12 +64,6 @@ def _fake_data(tmp_path: Path) -> Path:
         (data / name).parent.mkdir(parents=True, exist_ok=True)
         (data / name).touch()
     return data
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _healthy(port: int) -> bool:
@@ -120,7 +115,7 @@ def test_fresh_clone_run_sh_makes_the_venv_and_test_sh_reuses_it(tmp_path):
     data = os.environ.get("AE_DATA_DIR")
     data = str(Path(data).resolve()) if data else str(_fake_data(tmp_path))  # --co reads no data
     env = _bare_env(tmp_path)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "run.log"
     start = time.monotonic()
     with open(log_path, "w") as log:
