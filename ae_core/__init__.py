@@ -14,8 +14,10 @@ This package never imports streamlit.
 
 import os
 
-# TensorFlow's start-up notices (oneDNN, CPU features) went into every server's log; its
-# warnings and errors still show. Set before anything imports TensorFlow.
+# TensorFlow's informational lines (dataset buffer sizes, CPU features) went into every
+# server's log; its warnings and errors still show. Set before anything imports TensorFlow.
+# (Its one oneDNN line is printed before this level is read; TF_ENABLE_ONEDNN_OPTS=0 would
+# silence it, but at the cost of other numerics than the shipped weights were checked with.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .config import TrainConfig  # noqa: E402

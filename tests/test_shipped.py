@@ -20,8 +20,14 @@ def test_2d_model_fills_the_window(shipped, test_set):
     images, _ = test_set
     latents = model.encode(images)
     assert latents.shape == (10000, 2)
-    assert fraction_inside(latents) >= 0.99
-    assert (latents < 0).any(axis=0).all(), "the latent must not be folded into one quadrant"
+    # The window squash keeps every code inside (-5, 5) by construction; what the training had
+    # to achieve is to use the window: no quadrant empty (the article's ReLU left three of
+    # them so), a spread close to the slope-2 squash of a unit normal.
+    quadrants = [np.mean((np.sign(latents[:, 0]) == x) & (np.sign(latents[:, 1]) == y))
+                 for x in (-1, 1) for y in (-1, 1)]
+    assert min(quadrants) >= 0.1, quadrants
+    assert (latents.std(axis=0) >= 1.5).all(), latents.std(axis=0)
+    assert fraction_inside(latents) == 1.0
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +121,18 @@ def test_fashion_mnist_2d_fills_the_window_and_recorded_its_formation():
 
     images, labels = ae_core.load_mnist("test", "fashion_mnist")
     model = ae_core.load_autoencoder(2, "fashion_mnist")
-    assert fraction_inside(model.encode(images)) >= 0.99
+    latents = model.encode(images)
+    quadrants = [np.mean((np.sign(latents[:, 0]) == x) & (np.sign(latents[:, 1]) == y))
+                 for x in (-1, 1) for y in (-1, 1)]
+    assert min(quadrants) >= 0.1 and (latents.std(axis=0) >= 1.5).all(), (quadrants, latents.std(axis=0))
     formation = ae_core.inference.load_formation("fashion_mnist")
     assert formation["codes"].shape == (model.card["epochs_run"], 1000, 2)
     assert np.array_equal(formation["labels"], labels[:1000])
-    # The last epoch's record is where the final encoder puts those images, if it was the best.
+    # The shipped weights are the best epoch's, so that epoch's record is where they put the
+    # images; the last epoch's, a worse one, is not.
     best = int(np.argmin(formation["val_loss"]))
-    if best == len(formation["val_loss"]) - 1:
-        assert np.allclose(formation["codes"][best], model.encode(images[:1000]), atol=1e-4)
+    assert np.allclose(formation["codes"][best], model.encode(images[:1000]), atol=1e-4)
+    assert best == len(formation["val_loss"]) - 1 or not np.allclose(formation["codes"][-1], latents[:1000], atol=1e-4)
 
 
 def test_the_fashion_classifier_is_a_fair_judge_of_clothes():
