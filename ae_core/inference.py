@@ -5,10 +5,10 @@
 >>> z.shape, model.decode(z).shape                  # doctest: +SKIP
 ((3, 2), (3, 28, 28, 1))
 
-Why not ``model.predict``: it builds a data pipeline on every call and costs about
-100 ms for one point here. ``encode`` and ``decode`` run a ``tf.function`` traced once
-with a fixed input signature (any batch size), which costs about 2 ms for one point,
-and they split large inputs into chunks so that 60,000 images fit in bounded memory.
+Why not ``model.predict``: it builds a data pipeline on every call, which costs far more
+than the arithmetic for one point (docs/performance.md). ``encode`` and ``decode`` run a
+``tf.function`` traced once with a fixed input signature (any batch size), and they split
+large inputs into chunks so that 60,000 images fit in bounded memory.
 
 Weights are read from the project's ``weights/`` folder ("shipped") or from a model
 trained in the app (a folder under ``models_dir()``), as weights-only ``.h5`` files

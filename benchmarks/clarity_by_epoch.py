@@ -3,10 +3,11 @@
     python -m benchmarks.clarity_by_epoch --latent window --latent-scale 2.0 --seed 2 \\
         --out logs/clarity/w20s2
 
-The README's table of full-length runs comes from this script. It trains exactly as
-``python -m ae_core.train`` does (the same ``train()``, the same callbacks; the extra
-callback here only reads the model), so the weights it leaves in ``--out`` are the ones
-the table describes, and ``python -m ae_core.train`` with the same flags reproduces them.
+The table of full-length runs in docs/model.md comes from this script. It takes the very
+flags of ``python -m ae_core.train`` (built from ``TrainConfig``, defaults included) and
+trains as it does (the same ``train()``, the same callbacks; the extra callback here only
+reads the model), so the weights it leaves in ``--out`` are the ones the table describes,
+and ``python -m ae_core.train`` with the same flags reproduces them.
 
 Each line shows the epoch, val MSE, the clear cells of the 10x10 grid, the digits among
 them, and the clear area on a 100x100 grid, which changes more smoothly than the count.
@@ -22,7 +23,7 @@ import keras
 import numpy as np
 
 from ae_core import load_mnist
-from ae_core.config import LATENT_KINDS, TrainConfig
+from ae_core.config import TrainConfig
 from ae_core.evaluate import clear_area, grid_clarity, load_classifier
 from ae_core.explore import fraction_inside
 
@@ -30,10 +31,10 @@ from ae_core.explore import fraction_inside
 class GridClarityLog(keras.callbacks.Callback):
     """Prints the grid's clarity after each epoch, measured by ``ae_core.evaluate`` itself."""
 
-    def __init__(self, test_images: np.ndarray):
+    def __init__(self, test_images: np.ndarray, dataset: str = "mnist"):
         super().__init__()
         self.test_images = test_images
-        self.classifier = load_classifier()
+        self.classifier = load_classifier(dataset)
 
     def on_epoch_end(self, epoch, logs=None):
         encoder, decoder = self.model.get_layer("encoder"), self.model.get_layer("decoder")
@@ -53,18 +54,12 @@ def main() -> None:
     from ae_core.train import train
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.clarity_by_epoch")
-    parser.add_argument("--latent", default=TrainConfig.latent, choices=LATENT_KINDS)
-    parser.add_argument("--latent-scale", type=float, default=TrainConfig.latent_scale)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-subset", type=int, default=None, help="first N training images only")
+    TrainConfig.add_arguments(parser)  # Every training flag, with the defaults of ae_core.train.
     parser.add_argument("--out", required=True, help="folder for the weights and card")
     args = parser.parse_args()
-    config = TrainConfig(latent_dim=2, latent=args.latent, latent_scale=args.latent_scale,
-                         epochs=args.epochs, seed=args.seed,
-                         train_subset=args.train_subset)
-    test_images, _ = load_mnist("test")
-    train(config, args.out, callbacks=[GridClarityLog(test_images)], verbose=2)
+    config = TrainConfig.from_namespace(args)
+    test_images, _ = load_mnist("test", config.dataset)
+    train(config, args.out, callbacks=[GridClarityLog(test_images, config.dataset)], verbose=2)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from ui import frame, state, uploads
 from ui.images import enlarge, mark, pad_to_square, preview
 
 frame.require()
-uploads.install()  # Importing ui.uploads already did, in a server; this only checks.
 
 st.title("Your image")
 st.caption("Draw a digit in the box, or upload a photo or scan of one handwritten digit (dark on "

@@ -6,10 +6,9 @@ until the browser deletes it or the session ends, and its endpoint
 live session. So one session holding its own XSRF cookie could pour in file after file, each
 up to ``server.maxUploadSize``, and all of them stayed.
 
-Importing this module turns the running server's manager into ``OneFilePerSession``:
-storing a file first drops the session's earlier files. ``pages/upload.py`` imports it;
-``app.py`` should too, so that a session is bounded from its first run, whatever page it
-opens (until then, a session that never opens the upload page is not).
+``install()`` turns the running server's manager into ``OneFilePerSession``: storing a file
+first drops the session's earlier files. ``app.py`` calls it on every page view, so that a
+session is bounded from its first run, whatever page it opens.
 The app has a single uploader (the "Your image" page, one file at a time), so a session never
 needs two files at once; a second uploader would need this rule revisited.
 
@@ -28,11 +27,8 @@ The bound on the server memory uploads can take, above its idle level:
   most ``DECODE_SLOTS`` = 2 at once;
 * R = 17 MB: a page run's steps at 1024 x 1024 while it shows them, P: pages doing so at once.
 
-Measured on a 2-core server (``tests/test_uploads.py``, docs/security.md): 40 PUTs of 21 MB
-from one session raise it by 42 to 45 MB at the peak (bound 82); ten sessions flooding at
-once, by 260 to 304 MB (bound 459); ten sessions preparing a 4096 x 4096 RGBA PNG at once,
-by 149 to 216 MB (bound 388). Without this module one session's 40 PUTs kept 847 MB, and
-ten sessions' 100 kept 2,085 MB.
+docs/security.md has what floods of uploads measured against this bound, with and without
+this module (``tests/test_uploads.py`` holds them to it).
 
 The manager is changed in place (its class, not the object) because the upload route and
 every session already hold that very object.
@@ -155,6 +151,3 @@ def display_name(name: str, limit: int = 60) -> str:
     if len(name) > limit:
         name = name[: limit - 1] + "…"
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", name) or "unnamed file"
-
-
-install()
