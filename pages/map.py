@@ -107,12 +107,13 @@ def explorer() -> None:
         st.plotly_chart(figure, key="map_chart", on_select=follow_click,
                         selection_mode=("points", "box", "lasso"),
                         config={"displaylogo": False, "scrollZoom": True, "displayModeBar": True})
-    images, _ = state.test_set(choice.dataset)
+        live.map_points(choice, "map_chart")  # The figure comes without its points; the browser adds them.
     with panel:
+        # The test images (and TensorFlow) are needed only from here: the map is drawn without them.
         if selection.kind in ("box", "lasso"):
-            selection_panel(selection.indices, selection.kind, images)
+            selection_panel(selection.indices, selection.kind, state.test_images_or_stop(choice))
         elif index is not None:
-            image_panel(int(index), images)
+            image_panel(int(index), state.test_images_or_stop(choice))
         else:
             st.info(f"Click a point to see that {choice.item()}, or select many with Box or Lasso select.")
 

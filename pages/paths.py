@@ -76,3 +76,4 @@ strip_column.download_button("Download the strip (PNG)", data=lambda: to_png(str
                              on_click="ignore", icon=":material/download:")
 st.plotly_chart(state.map_with_path(choice, start, end), key="path_map",
                 config={"displaylogo": False, "scrollZoom": True})
+live.map_points(choice, "path_map")  # The figure comes without its points; the browser adds them.

@@ -16,15 +16,16 @@ const PAD_HTML = `
   </div>`;
 
 export default function (component) {
-  const mounted = mountView(component, PAD_HTML, bindPointerAndKeys);
-  if (!mounted) return;
-  const { settings, view } = mounted;
-  [view.low, view.high] = settings.window;
+  const { settings, view } = mountView(component, PAD_HTML, bindPointerAndKeys, startPad);
   view.commit = (z) => component.setTriggerValue("release", z.map((value) => roundTo(value, settings.step)));
+}
+
+function startPad(settings, view) {
+  [view.low, view.high] = settings.window;
   if (!view.background) view.background = new Image();
-  if (view.background.src !== settings.background) {
+  if (view.background.getAttribute("src") !== settings.background) {
     view.background.onload = () => drawPad(view);
-    view.background.src = settings.background;
+    view.background.src = settings.background; // An immutable asset: fetched once, then cached.
   }
   const pixels = new Float32Array(784);
   const request = frameScheduler(view.canvas, (z) => {
@@ -64,7 +65,7 @@ function bindPointerAndKeys(view) {
     const scale = PAD.size / box.width; // CSS may draw the canvas at another size.
     return toLatent(view, (event.clientX - box.left) * scale, (event.clientY - box.top) * scale);
   };
-  view.dragging = dragOn(view.pad, (event) => view.moveTo(pointAt(event), event.timeStamp),
+  view.dragging = dragOn(view.pad, (event) => view.moveTo?.(pointAt(event), event.timeStamp),
                          (event) => view.commit(pointAt(event)));
 
   // Arrow keys move by 0.1 (with Shift, by 1); the point is sent once the keys rest.

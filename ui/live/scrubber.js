@@ -15,9 +15,10 @@ const SCRUB_HTML = `
   </div>`;
 
 export default function (component) {
-  const mounted = mountView(component, SCRUB_HTML, bindPointerAndKeys);
-  if (!mounted) return;
-  const { settings, view } = mounted;
+  mountView(component, SCRUB_HTML, bindPointerAndKeys, startScrubber);
+}
+
+function startScrubber(settings, view) {
   [view.a, view.b] = [settings.a, settings.b];
   if (view.t === undefined) view.t = settings.t;
   const pixels = new Float32Array(784);
@@ -41,12 +42,12 @@ function bindPointerAndKeys(view) {
     const x = (event.clientX - box.left) * (TRACK.width / box.width);
     return (x - TRACK.left) / (TRACK.right - TRACK.left);
   };
-  dragOn(view.track, (event) => view.moveTo(fractionAt(event), event.timeStamp), () => {});
+  dragOn(view.track, (event) => view.moveTo?.(fractionAt(event), event.timeStamp), () => {});
   view.track.addEventListener("keydown", (event) => {
     const step = { ArrowLeft: -0.02, ArrowDown: -0.02, ArrowRight: 0.02, ArrowUp: 0.02 }[event.key];
     if (step === undefined) return;
     event.preventDefault();
-    view.moveTo(view.t + (event.shiftKey ? 5 * step : step), event.timeStamp);
+    view.moveTo?.(view.t + (event.shiftKey ? 5 * step : step), event.timeStamp);
   });
 }
 
