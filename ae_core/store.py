@@ -28,6 +28,7 @@ import io
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cache_dir() -> Path:
     return Path(os.environ.get("AE_CACHE_DIR") or ROOT / ".cache")
+
+
+_tensorflow_lock = threading.Lock()
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and tensorflow-datasets in one thread at a time.
+
+    Two threads importing them at once (a page, and the loading in the background that
+    ``ui/warmup.py`` starts) meet in the import graph's cycles, and Python raises a
+    deadlock error or hands out half-made modules. Whoever loads a model or the data calls
+    this first; once imported, it returns at once.
+    """
+    with _tensorflow_lock:
+        import tensorflow  # noqa: F401
+        import tensorflow_datasets  # noqa: F401
 
 
 # --- Immutable assets ------------------------------------------------------------------------
@@ -124,6 +141,7 @@ def _compute_map_data(dataset: str, name: str, folder: Path) -> MapData:
     from .export import decoder_bundle
     from .inference import load_autoencoder
 
+    import_tensorflow()
     model = load_autoencoder(2, dataset, name)
     images, labels = load_mnist("test", dataset)
     data = MapData(model.encode(images), np.asarray(labels, dtype=np.int64),

@@ -91,6 +91,7 @@ def loading_for_the_server_lifetime():
 
 @st.cache_resource(show_spinner="Loading the trained model…")
 def _load_model(latent_dim: int, dataset: str, name: str) -> ae_core.Autoencoder:
+    store.import_tensorflow()  # Or wait while the background loading imports it.
     with loading_for_the_server_lifetime():
         return ae_core.load_autoencoder(latent_dim, dataset, name)
 
@@ -133,6 +134,7 @@ def models_or_stop(choice: Choice) -> tuple[Model, Model]:
 
 @st.cache_resource(show_spinner="Loading the test set…")
 def test_set(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    store.import_tensorflow()  # Or wait while the background loading imports it.
     with loading_for_the_server_lifetime():  # tfds brings its own large import graph.
         return ae_core.load_mnist("test", dataset)
 
@@ -246,6 +248,11 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
     on the map only redraws the panel beside it.
     """
     figure = figures.latent_map(choice.class_names, colour_by, test_errors(choice))
+    # What st.plotly_chart gives a chart whose clicks select points, written into the figure:
+    # Streamlit sets it in its own copy of the figure a moment after drawing it, and a restyle
+    # that fills the points in between (ui/live/map_points.js) reports the figure without it
+    # back to Streamlit, whose clicks then no longer select.
+    figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest")
     if background == "digits":
         name, z1_values, z2_values = _manifold(choice, density)
         figures.add_manifold(figure, assets.url(name), z1_values, z2_values, opacity)
@@ -263,6 +270,7 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
 def map_with_path(choice: Choice, start: tuple[float, float], end: tuple[float, float]) -> go.Figure:
     """The plain latent map with the segment from ``start`` to ``end`` drawn on it."""
     figure = go.Figure(map_figure(choice))  # A copy: the cached map stays as it is.
+    figure.update_layout(clickmode=None, dragmode=None, hovermode=None)  # Not selectable here.
     figures.add_segment(figure, start, end)
     return figure
 

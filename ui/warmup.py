@@ -48,6 +48,7 @@ def _load() -> None:
         from .state import loading_for_the_server_lifetime
 
         with loading_for_the_server_lifetime():
+            store.import_tensorflow()
             ae_core.load_autoencoder(2, DATASET)
             ae_core.load_autoencoder(10, DATASET)
             ae_core.load_mnist("test", DATASET)

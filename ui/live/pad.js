@@ -37,7 +37,11 @@ function startPad(settings, view) {
     view.z = z; // At once, so that keys pressed within one frame add up.
     request(z, eventTime);
   };
-  if (!view.dragging()) view.moveTo(settings.z); // The server's point: a slider or a link moved it.
+  // The server's point (a slider or a link moved it), unless the handle is held or was moved
+  // before the decoder was ready.
+  if (!view.dragging() && !view.movedEarly) view.moveTo(settings.z);
+  else if (view.z) view.moveTo(view.z);
+  view.movedEarly = false;
 }
 
 function roundTo(value, step) {
@@ -60,12 +64,17 @@ function toPixels(view, z) {
 }
 
 function bindPointerAndKeys(view) {
+  // Until the decoder is ready, a move only sets the point (startPad draws it).
+  view.moveTo = (z) => {
+    view.z = z;
+    view.movedEarly = true;
+  };
   const pointAt = (event) => {
     const box = view.pad.getBoundingClientRect();
     const scale = PAD.size / box.width; // CSS may draw the canvas at another size.
     return toLatent(view, (event.clientX - box.left) * scale, (event.clientY - box.top) * scale);
   };
-  view.dragging = dragOn(view.pad, (event) => view.moveTo?.(pointAt(event), event.timeStamp),
+  view.dragging = dragOn(view.pad, (event) => view.moveTo(pointAt(event), event.timeStamp),
                          (event) => view.commit(pointAt(event)));
 
   // Arrow keys move by 0.1 (with Shift, by 1); the point is sent once the keys rest.

@@ -37,17 +37,19 @@ function startScrubber(settings, view) {
 }
 
 function bindPointerAndKeys(view) {
+  // Until the decoder is ready, a move only sets where the handle stands (startScrubber draws it).
+  view.moveTo = (t) => { view.t = Math.min(1, Math.max(0, t)); };
   const fractionAt = (event) => {
     const box = view.track.getBoundingClientRect();
     const x = (event.clientX - box.left) * (TRACK.width / box.width);
     return (x - TRACK.left) / (TRACK.right - TRACK.left);
   };
-  dragOn(view.track, (event) => view.moveTo?.(fractionAt(event), event.timeStamp), () => {});
+  dragOn(view.track, (event) => view.moveTo(fractionAt(event), event.timeStamp), () => {});
   view.track.addEventListener("keydown", (event) => {
     const step = { ArrowLeft: -0.02, ArrowDown: -0.02, ArrowRight: 0.02, ArrowUp: 0.02 }[event.key];
     if (step === undefined) return;
     event.preventDefault();
-    view.moveTo?.(view.t + (event.shiftKey ? 5 * step : step), event.timeStamp);
+    view.moveTo(view.t + (event.shiftKey ? 5 * step : step), event.timeStamp);
   });
 }
 
