@@ -211,6 +211,7 @@ def test_a_reload_fetches_no_weights_again_and_the_hover_still_decodes_as_keras(
     page.wait_for_function(points_drawn)
     canvas = page.locator(".st-key-live_map_hover canvas.digit")
     area = _plot_area(page, "map_chart")
+    page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())  # Decoder ready.
     page.mouse.move(area["left"] + 0.3 * area["width"], area["top"] + 0.6 * area["height"])
     page.wait_for_function("(c) => Number(c.dataset.frames) > 0", arg=canvas.element_handle())
     again = decoder_responses()

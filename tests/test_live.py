@@ -119,6 +119,8 @@ def test_hovering_the_map_draws_the_decoders_image_under_the_pointer_without_the
                            " return gd && gd._fullLayout && gd._fullLayout.xaxis._length > 0; }")
     area = _plot_area(page, "map_chart")
     canvas = page.locator(".st-key-live_map_hover canvas.digit")
+    # The decoder arrives as an asset after the view: its frame counter starts once it has.
+    page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())
     first_frame = int(canvas.get_attribute("data-frames"))
     started = time.monotonic()
     rng = np.random.default_rng(1)

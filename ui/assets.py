@@ -8,6 +8,7 @@ folder, so any replica sharing it (``deploy/serve.sh``) answers for an asset ano
 
 from __future__ import annotations
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -35,7 +36,6 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 async def serve(request: Request) -> Response:
-    warmup.begin()  # A page is drawing: TensorFlow may load now (ui/warmup.py).
     name = request.path_params["name"]
     path = store.asset_path(name)
     if path is None:
@@ -43,7 +43,9 @@ async def serve(request: Request) -> Response:
     headers = {"Cache-Control": CACHE_CONTROL, "ETag": _etag(name)}
     if _matches(request.headers.get("if-none-match", ""), headers["ETag"]):
         return Response(status_code=304, headers=headers)
-    return FileResponse(path, headers=headers, media_type=store.ASSET_TYPES[path.suffix[1:]])
+    # Once this is sent, a page is drawing: TensorFlow may load now (ui/warmup.py).
+    return FileResponse(path, headers=headers, media_type=store.ASSET_TYPES[path.suffix[1:]],
+                        background=BackgroundTask(warmup.begin))
 
 
 def route() -> Route:
