@@ -9,7 +9,7 @@ Two folders under ``cache_dir()`` (``$AE_CACHE_DIR``, else ``<repo>/.cache``):
   the model card, itself checked against the file), the test split's fingerprint and
   ``FORMAT``, so new weights or other data never read an old entry.
 * ``assets/<sha256 prefix>.<ext>``: immutable blobs (the decoder bundle, the map's points,
-  PNG pictures) named by the SHA-256 of their bytes, for ``ui/server.py`` to serve with a
+  PNG pictures, the live views' scripts) named by the SHA-256 of their bytes, for ``ui/server.py`` to serve with a
   year-long cache lifetime.
 
 Every file is written to a temporary name and renamed, so a reader never sees half of one
@@ -39,8 +39,8 @@ from .config import LATENT_KINDS, SHIPPED, TrainConfig, weights_stem
 from .data import FINGERPRINTS
 
 FORMAT = 1  # Raise it when what is derived, or how it is stored, changes.
-ASSET_TYPES = {"bin": "application/octet-stream", "png": "image/png"}
-ASSET_NAME = re.compile(r"^[0-9a-f]{32}\.(bin|png)$")
+ASSET_TYPES = {"bin": "application/octet-stream", "png": "image/png", "js": "text/javascript"}
+ASSET_NAME = re.compile(r"^[0-9a-f]{32}\.(bin|png|js)$")
 ROOT = Path(__file__).resolve().parent.parent
 
 

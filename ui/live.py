@@ -6,7 +6,7 @@ length and the view's settings as JSON. What does not change with the view, the 
 (``ae_core.export.decoder_bundle``), the map's points and the pad's raster, the browser
 fetches once from immutable asset URLs (``ui/assets.py``) and keeps, so a rerun re-sends no
 weights. The JavaScript in ``ui/live/`` is plain: no library is fetched or shipped, so a
-server on a closed network works. A browser that cannot decode (a script error, or a
+server on a closed network works; each view's script is an asset too (``loader.js``). A browser that cannot decode (a script error, or a
 decoder that does not reproduce Keras's check image) shows one line and reports it in
 ``result.failed``, and the pages then draw their images on the server as before.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ae_core import store
 from ae_core.config import WINDOW
 
 from . import assets, state
@@ -45,8 +46,11 @@ _CSS = """
 
 
 def _component(name: str, script: str):
-    return st.components.v2.component(name, js=_PRELUDE + (SCRIPTS / script).read_text(), css=_CSS,
-                                      isolate_styles=True)
+    """The component whose script is ``script`` after the prelude, served as an asset: the
+    element itself holds only ``loader.js``, which imports it."""
+    module = store.put_asset((_PRELUDE + (SCRIPTS / script).read_text()).encode(), "js")
+    loader = (SCRIPTS / "loader.js").read_text().replace("MODULE_URL", assets.url(module))
+    return st.components.v2.component(name, js=loader, css=_CSS, isolate_styles=True)
 
 
 _map_hover = _component("latent_map_hover", "map_hover.js")
