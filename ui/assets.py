@@ -45,7 +45,7 @@ async def serve(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     # Once this is sent, a page is drawing: TensorFlow may load now (ui/warmup.py).
     return FileResponse(path, headers=headers, media_type=store.ASSET_TYPES[path.suffix[1:]],
-                        background=BackgroundTask(warmup.begin))
+                        background=BackgroundTask(warmup.asset_sent))
 
 
 def route() -> Route:
