@@ -86,7 +86,8 @@ def add_drift(figure: go.Figure, drift: np.ndarray, z1_values: np.ndarray,
               z2_values: np.ndarray, opacity: float) -> None:
     """Colour the plane under the points by ‖z − E(D(z))‖ (from ``explore.reencoding_drift``)."""
     heatmap = go.Heatmap(
-        z=np.asarray(drift, dtype=np.float32), x=z1_values,  # float32: half the bytes on the wire. y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
+        z=np.asarray(drift, dtype=np.float32),  # float32: half the bytes on the wire.
+        x=z1_values, y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
         # Above the plot, clear of the z1 axis below it and of the legend beside it.
         colorbar=dict(title=dict(text="‖z − E(D(z))‖", side="right"), orientation="h", x=0.5, y=1.0,
                       xanchor="center", yanchor="bottom", thickness=10, len=0.5),

@@ -345,15 +345,6 @@ def trainer():
     return Trainer()
 
 
-@st.cache_resource
-def leftovers() -> list:
-    """Runs the server stopped in the middle of, found once at start (``ae_core.jobs.leftovers``);
-    the Train page clears this after it resumes or discards one."""
-    from ae_core.jobs import leftovers as find_leftovers
-
-    return find_leftovers()
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
 def formation_figure(choice: Choice) -> go.Figure | None:
     """The chosen model's epoch-by-epoch map as an animation, if its training recorded one.
