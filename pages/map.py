@@ -16,32 +16,35 @@ WORST_COUNT = 20
 
 choice = state.current()
 st.title("Latent map")
-st.caption(f"Each dot is one test image, placed at the code (z1, z2) the encoder gives it. Hover "
-           f"anywhere to see what the decoder draws there, and click a dot to choose that "
-           f"{choice.item()}. The dashed square is the [-5, 5]² window of the decoded grid.")
+st.caption(f"Each dot is one test image at the code (z1, z2) the encoder gives it. Hover anywhere "
+           f"(or hold a finger on the map) to see what the decoder draws there; click a dot to "
+           f"choose that {choice.item()}. The dashed square is the [-5, 5]² window of the decoded grid.")
 
 # The models first: the table below is encoded by the 2-D model.
 model, model_10d = state.models_or_stop(choice)
 table = state.test_table_or_stop(choice)
 
-# Every choice is bound to the URL, so a copied link reopens this exact view.
-colour_column, background_column, density_column, opacity_column = st.columns([3, 3, 2, 2])
-# The options are written as they appear in the URL (?colour=error&background=digits).
-colour_by = colour_column.radio(
-    "Colour the points by", ["label", "error"], key="colour", horizontal=True, bind="query-params",
-    captions=["its class", "how badly it is reconstructed"])
-background = background_column.radio(
-    "Under the points", ["none", "digits", "drift"], key="background", horizontal=True,
-    bind="query-params", captions=["", "the decoded plane", "‖z − E(D(z))‖"],
-    help="digits: what the decoder draws at each place of the plane. drift: how far decoding "
-         "then re-encoding moves a point; dark where the decoder draws images the encoder "
-         "would never produce.")
-density = density_column.slider("Background density", 5, 40, 20, key="density",
-                                bind="query-params", disabled=background == "none",
-                                help="Images per side of the decoded background, and half the cells "
-                                     "per side of the drift map")
-opacity = opacity_column.slider("Background opacity", 0.1, 1.0, 0.5, 0.05, key="opacity",
-                                bind="query-params", disabled=background == "none")
+# Every choice is bound to the URL, so a copied link reopens this exact view. They live in a
+# popover, so that the map itself is in view as the page opens, on a laptop's screen too.
+with st.popover("Colours and background", icon=":material/palette:"):
+    # The options are written as they appear in the URL (?colour=error&background=drift).
+    colour_by = st.radio(
+        "Colour the points by", ["label", "error"], key="colour", horizontal=True, bind="query-params",
+        captions=["its class", "how badly it is reconstructed"])
+    # "digits" on MNIST, "images" on Fashion-MNIST: the link's word is the option's own.
+    decoded = choice.item(2)
+    background = st.radio(
+        "Under the points", ["none", decoded, "drift"], key="background", horizontal=True,
+        bind="query-params", captions=["", "the decoded plane", "‖z − E(D(z))‖"],
+        help=f"{decoded}: what the decoder draws at each place of the plane. drift: how far decoding "
+             "then re-encoding moves a point; dark where the decoder draws images the encoder "
+             "would never produce.")
+    density = st.slider("Background density", 5, 40, 20, key="density",
+                        bind="query-params", disabled=background == "none",
+                        help="Images per side of the decoded background, and half the cells "
+                             "per side of the drift map")
+    opacity = st.slider("Background opacity", 0.1, 1.0, 0.5, 0.05, key="opacity",
+                        bind="query-params", disabled=background == "none")
 
 
 def follow_click() -> None:
@@ -99,11 +102,12 @@ def explorer() -> None:
     selection = parse_selection(st.session_state.get("map_chart"))
     figure = state.map_figure(choice, colour_by, background, density, opacity,
                               ring=int(index) if index is not None and hover.failed else None)
-    with chart_column:
+    with panel:
         # Streamlit makes a plain drag pan when clicks choose points (in select mode a click
         # would clear instead), so the toolbar stays in view and the caption says where to go.
         st.caption(f":material/highlight_alt: To select many {choice.item(2)}, pick **Box select** or "
                    f"**Lasso select** in the toolbar just above the map, then drag over them.")
+    with chart_column:
         # The figure comes without its points; this view adds them in the browser. Before the
         # chart, so that the points are on their way while plotly loads.
         live.map_points(choice, "map_chart")

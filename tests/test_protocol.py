@@ -175,3 +175,4 @@ def test_a_widget_id_that_streamlit_never_made_is_dropped(app_url):
         notes = [element.markdown.body for element in session.open("sliders").elements("markdown")
                  if "was dropped" in element.markdown.body]
     assert len(notes) == 1 and "an unknown control" in notes[0]
+

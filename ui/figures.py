@@ -18,7 +18,7 @@ def palette_rgb() -> np.ndarray:
 
 
 def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: np.ndarray | None = None,
-               height: int = 620) -> go.Figure:
+               height: int = 460) -> go.Figure:
     """WebGL scatter of the test latents, with its point traces left empty.
 
     The browser fills them from the points asset (``ui/live/points.js``): each point trace's
@@ -54,10 +54,16 @@ def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: n
                      line=dict(color="#444", width=1.5, dash="dash"))
     figure.update_layout(
         height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=colour_by == "label",
-        legend=dict(title="label (click to hide)", itemsizing="constant"),
-        xaxis=dict(title="z1", range=[low - 0.5, high + 0.5], zeroline=False),
+        # Above the plot, not beside it: on a phone a legend at the side left a third of the width.
+        legend=dict(title="label (click to hide)", itemsizing="constant", orientation="h",
+                    x=0, y=1.0, xanchor="left", yanchor="bottom"),
+        # Equal units on both axes, by shrinking the plot to a square rather than stretching a
+        # range beyond the data: a phone's narrow chart showed z2 from -15 to 15 around it. The
+        # height keeps the whole plot in view at 1280x720 as the page opens (a resize from the
+        # browser would be undone by Streamlit's next draw of the figure).
+        xaxis=dict(title="z1", range=[low - 0.5, high + 0.5], zeroline=False, constrain="domain"),
         yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], zeroline=False,
-                   scaleanchor="x", scaleratio=1),
+                   scaleanchor="x", scaleratio=1, constrain="domain"),
         uirevision="latent-map")
     return figure
 
@@ -88,14 +94,12 @@ def add_drift(figure: go.Figure, drift: np.ndarray, z1_values: np.ndarray,
     heatmap = go.Heatmap(
         z=np.asarray(drift, dtype=np.float32),  # float32: half the bytes on the wire.
         x=z1_values, y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
-        # Above the plot, clear of the z1 axis below it and of the legend beside it.
-        colorbar=dict(title=dict(text="‖z − E(D(z))‖", side="right"), orientation="h", x=0.5, y=1.0,
-                      xanchor="center", yanchor="bottom", thickness=10, len=0.5),
+        # Beside the plot, on the right: the legend is above it and the z1 axis below.
+        colorbar=dict(title=dict(text="‖z − E(D(z))‖", side="right"), thickness=10, len=0.6),
         hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>moves by %{z:.2f}<extra></extra>")
     figure.add_trace(heatmap)
     # Moved first in the data, so that it is drawn under the points.
     figure.data = (figure.data[-1], *figure.data[:-1])
-    figure.update_layout(margin=dict(t=60))
 
 
 # The markers are WebGL traces added after the points: plotly draws all WebGL traces on one

@@ -134,7 +134,7 @@ def _runs() -> tuple[str, ...]:
 TEST_INDEX = Whole("index", 0, 9999)
 # What each page's controls take from a link, by the page's url_path; the sidebar's are in `check`.
 PAGE_PARAMETERS = {
-    "map": (OneOf("colour", ("label", "error")), OneOf("background", ("none", "digits", "drift")),
+    "map": (OneOf("colour", ("label", "error")), OneOf("background", ("none", "digits", "images", "drift")),
             Whole("density", 5, 40), Number("opacity", 0.1, 1.0, 0.05), TEST_INDEX),
     "grid": (Whole("size", 2, 30), Range("range", -10.0, 10.0, 0.5)),
     "sliders": (Number("z1", *WINDOW, 0.05), Number("z2", *WINDOW, 0.05)),
@@ -169,4 +169,6 @@ def check(url_path: str, params: dict[str, list[str]]) -> tuple[dict[str, list[s
     apply(OneOf("model", tuple(ae_core.available_models(dataset)) or (SHIPPED,)))
     for spec in PAGE_PARAMETERS.get(url_path, ()):
         apply(spec)
+    if cleaned.get("background") in (["digits"], ["images"]):  # The decoded plane, in the dataset's word.
+        cleaned["background"] = ["images" if dataset == "fashion_mnist" else "digits"]
     return cleaned, notes

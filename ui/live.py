@@ -42,6 +42,12 @@ _CSS = """
 .scrub { display: flex; flex-direction: column; gap: 0.3rem; flex: 0 1 480px; }
 .track { width: 100%; max-width: 480px; cursor: ew-resize; touch-action: none; }
 .pad:focus-visible, .track:focus-visible { outline: 2px solid #ff4b4b; outline-offset: 2px; }
+/* On a phone the image stays beside the pad and the scrubber, in view while a finger drags. */
+@media (max-width: 640px) {
+  .pad-row, .scrub-row { flex-wrap: nowrap; gap: 0.75rem; }
+  .pad { width: min(320px, 60vw); height: min(320px, 60vw); }
+  .scrub-row .digit, .pad-row .digit { width: 96px; height: 96px; }
+}
 """
 
 

@@ -114,17 +114,24 @@ def _bad_value(state, value_type: str | None) -> bool:
     return False
 
 
+# The ids Streamlit makes: "$$ID-<hash>-<key>" for widgets, and its internal keys (such as a
+# component's trigger aggregator); anything else was never sent by a browser.
+STREAMLIT_IDS = ("$$ID-", "$$STREAMLIT_INTERNAL_KEY")
+
+
 def clean_widget_states(widget_states, metadata: dict) -> list[str]:
     """Drop from ``widget_states`` (a protobuf ``WidgetStates``) every value its widget, as
-    ``metadata`` (id -> ``WidgetMetadata``) declares it, cannot take; return their names."""
+    ``metadata`` (id -> ``WidgetMetadata``) declares it, cannot take, and every id Streamlit
+    never makes; return the controls' names."""
     from streamlit.runtime.state.common import user_key_from_element_id
 
     kept, dropped = [], []
     for state in widget_states.widgets:
         known = metadata.get(state.id)
-        if not state.id.startswith("$$ID-") or _bad_value(state, known.value_type if known else None):
-            dropped.append(user_key_from_element_id(state.id) or "a control" if state.id.startswith("$$ID-")
-                           else "an unknown control")
+        if known is None and not state.id.startswith(STREAMLIT_IDS):
+            dropped.append("an unknown control")
+        elif _bad_value(state, known.value_type if known else None):
+            dropped.append(user_key_from_element_id(state.id) or "a control")
         else:
             kept.append(state)
     if dropped:

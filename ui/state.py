@@ -38,6 +38,7 @@ from . import assets, figures, images
 DATASETS = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothes"}
 # What one test example is called on the page, by dataset.
 ITEM = {"mnist": ("digit", "digits"), "fashion_mnist": ("image", "images")}
+DECODED_PLANE = {plural for _, plural in ITEM.values()}  # The map's background of decoded images.
 
 
 @dataclass(frozen=True)
@@ -253,13 +254,13 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
     # that fills the points in between (ui/live/map_points.js) reports the figure without it
     # back to Streamlit, whose clicks then no longer select.
     figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest")
-    if background == "digits":
+    if background in DECODED_PLANE:
         name, z1_values, z2_values = _manifold(choice, density)
         figures.add_manifold(figure, assets.url(name), z1_values, z2_values, opacity)
     elif background == "drift":
         figures.add_drift(figure, *_drift(choice, 2 * density), opacity)
     elif background != "none":
-        raise ValueError(f"background must be 'none', 'digits' or 'drift', not {background!r}.")
+        raise ValueError(f"background must be 'none', 'digits', 'images' or 'drift', not {background!r}.")
     if ring is not None:
         latents = test_latents(choice)
         figures.add_ring(figure, (float(latents[ring, 0]), float(latents[ring, 1])))

@@ -21,7 +21,8 @@ const RING_RADIUS = 11; // Pixels: wider than a point's marker, so the point sho
 
 // Keeps a ring over the chart at `view.ring` (a code, or null), above every trace and
 // background. Once per frame it reads the axes, so it follows zoom, pan and resizing, and a
-// chart Streamlit has drawn anew; it writes to the page only when the ring has to move.
+// chart Streamlit has drawn anew; it writes to the page only when the ring has to move. The
+// same frame keeps the plot a finger's (followTouch).
 function followRing(view, chartKey) {
   if (view.ringFrame) return;
   const overlay = document.createElementNS(SVG, "svg");
@@ -42,6 +43,7 @@ function followRing(view, chartKey) {
     const container = chart && chart.querySelector(".svg-container");
     const layout = chart && chart._fullLayout;
     if (!container || !layout || !layout.xaxis || !layout.xaxis.d2p) return;
+    for (const plot of chart.querySelectorAll(".nsewdrag")) plot.style.touchAction = "none";
     let where = "hidden";
     if (view.ring) {
       const x = layout.xaxis.d2p(view.ring[0]), y = layout.yaxis.d2p(view.ring[1]);
@@ -69,13 +71,67 @@ function followRing(view, chartKey) {
   };
 }
 
+// A finger decodes as the mouse hovers: one finger held on the plot is a pointer that draws
+// under it, not a drag that pans the map (two fingers, or the toolbar, pan). The touch events
+// of a one-finger gesture on the plot are kept from plotly (which would pan), and the plot is
+// told not to let the browser scroll under the finger; the pointer events that follow the
+// finger reach the hover as a mouse's do. A tap still selects a point: the browser turns a
+// tap that plotly did not see into a mouse click, which plotly takes.
+// While a finger is down, an inset over the chart's top left corner shows the image, since
+// on a phone the hover panel sits below the whole chart.
+const INSET_SIDE = 112; // CSS pixels
+
+function followTouch(view, chartKey) {
+  if (view.touchListener) return;
+  const inset = document.createElement("canvas");
+  inset.width = inset.height = 28;
+  inset.className = "digit-inset";
+  inset.setAttribute("aria-label", "the image decoded under the finger");
+  inset.style.cssText = `position:absolute;left:8px;top:8px;width:${INSET_SIDE}px;height:${INSET_SIDE}px;` +
+    "image-rendering:pixelated;background:black;border:2px solid white;border-radius:4px;" +
+    "box-shadow:0 1px 4px rgba(0,0,0,0.4);pointer-events:none;z-index:3;display:none";
+  view.inset = inset;
+  let gesture = false;
+  const onPlot = (event) => {
+    const target = event.target;
+    return target instanceof Element && target.closest(`.st-key-${chartKey} .nsewdrag`) !== null;
+  };
+  const listener = (event) => {
+    if (event.type === "touchstart") gesture = event.touches.length === 1 && onPlot(event);
+    else if (event.touches.length > 1) gesture = false; // A second finger: plotly's pan.
+    if (!gesture) return;
+    event.stopPropagation();
+    // A move is the finger exploring: nothing of the browser's (a scroll, a pan) may take it.
+    if (event.type === "touchmove" && event.cancelable) event.preventDefault();
+    const chart = document.querySelector(`.st-key-${chartKey} .js-plotly-plot`);
+    const container = chart && chart.querySelector(".svg-container");
+    if (container && inset.parentNode !== container) container.appendChild(inset);
+    inset.style.display = event.type === "touchend" || event.type === "touchcancel" ? "none" : "";
+    if (event.type === "touchend" || event.type === "touchcancel") gesture = false;
+  };
+  view.touchListener = listener;
+  for (const name of TOUCH_EVENTS) document.addEventListener(name, listener, TOUCH_OPTIONS);
+}
+
+const TOUCH_EVENTS = ["touchstart", "touchmove", "touchend", "touchcancel"];
+const TOUCH_OPTIONS = { capture: true, passive: false };
+
+function stopTouch(view) {
+  if (!view.touchListener) return;
+  for (const name of TOUCH_EVENTS) document.removeEventListener(name, view.touchListener, TOUCH_OPTIONS);
+  view.touchListener = null;
+  view.inset.remove();
+}
+
 export default function (component) {
   // The ring needs no decoder: it is drawn even in a browser that cannot decode.
   const { settings, view } = mountView(component, HOVER_HTML, null, startHover);
   view.ring = settings.ring;
   followRing(view, settings.chart);
+  followTouch(view, settings.chart);
   return () => {
     stopHover(view);
+    stopTouch(view);
     view.stopRing();
   };
 }
@@ -83,7 +139,12 @@ export default function (component) {
 function startHover(settings, view) {
   const pixels = new Float32Array(784);
   const request = frameScheduler(view.canvas, (z) => {
-    paintDigit(view.canvas, view.decoder.decode(z, pixels));
+    view.decoder.decode(z, pixels);
+    paintDigit(view.canvas, pixels);
+    if (view.inset.style.display !== "none") {
+      paintDigit(view.inset, pixels);
+      view.inset.dataset.z = JSON.stringify(z);
+    }
     view.readout.textContent = `decoded at z = ${formatZ(z)}`;
   });
 
@@ -99,15 +160,19 @@ function startHover(settings, view) {
   }
 
   // One listener per element, however often Streamlit runs this function again; capturing,
-  // so that no handler of plotly's can hide a move from it.
+  // so that no handler of plotly's can hide a move from it. A finger's first touch decodes
+  // too, before it moves.
   stopHover(view);
   view.listener = onPointerMove;
+  view.downListener = (event) => { if (event.pointerType === "touch") onPointerMove(event); };
   document.addEventListener("pointermove", onPointerMove, LISTENER_OPTIONS);
+  document.addEventListener("pointerdown", view.downListener, LISTENER_OPTIONS);
 }
 
 const LISTENER_OPTIONS = { capture: true, passive: true };
 
 function stopHover(view) {
   if (view.listener) document.removeEventListener("pointermove", view.listener, LISTENER_OPTIONS);
-  view.listener = null;
+  if (view.downListener) document.removeEventListener("pointerdown", view.downListener, LISTENER_OPTIONS);
+  view.listener = view.downListener = null;
 }

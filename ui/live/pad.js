@@ -74,8 +74,9 @@ function bindPointerAndKeys(view) {
     const scale = PAD.size / box.width; // CSS may draw the canvas at another size.
     return toLatent(view, (event.clientX - box.left) * scale, (event.clientY - box.top) * scale);
   };
+  // Let go where the handle last was: a finger's lifting may report no position of its own.
   view.dragging = dragOn(view.pad, (event) => view.moveTo(pointAt(event), event.timeStamp),
-                         (event) => view.commit(pointAt(event)));
+                         (event) => view.commit(view.z || pointAt(event)));
 
   // Arrow keys move by 0.1 (with Shift, by 1); the point is sent once the keys rest.
   let keyTimer = null;

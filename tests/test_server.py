@@ -1,0 +1,31 @@
+"""The server's guards, without a server: which widget values reach Streamlit (ui/server.py).
+The same guards against a real server and a hostile client: tests/test_protocol.py."""
+
+from __future__ import annotations
+
+from ui import server
+
+
+def test_clean_widget_states_keeps_what_a_browser_sends_and_drops_the_rest():
+    """Against Streamlit's own metadata of a component (its state and its trigger aggregator,
+    an internal key) and a slider: each well-typed value stays, each other one goes."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
+    from streamlit.runtime.state.common import WidgetMetadata
+
+    def metadata(widget_id: str, value_type: str) -> WidgetMetadata:
+        return WidgetMetadata(widget_id, lambda value: value, lambda value: value, value_type)
+
+    trigger = "$$STREAMLIT_INTERNAL_KEY_live_pad__events"
+    known = {"$$ID-1-z1": metadata("$$ID-1-z1", "double_array_value"),
+             "$$ID-2-live_pad": metadata("$$ID-2-live_pad", "json_value"),
+             trigger: metadata(trigger, "json_trigger_value")}
+    states = WidgetStates(widgets=[
+        WidgetState(id="$$ID-1-z1", double_array_value={"data": [1.5]}),
+        WidgetState(id="$$ID-2-live_pad", json_value="{}"),
+        WidgetState(id=trigger, json_trigger_value='[{"event": "release", "value": [1, 2]}]'),
+        WidgetState(id="$$ID-9-later", int_value=3),  # Not drawn yet in this session: Streamlit's call.
+        WidgetState(id="$$ID-1-z1", string_value="abc"),
+        WidgetState(id="z1", double_array_value={"data": [1.0]})])
+    dropped = server.clean_widget_states(states, known)
+    assert [state.id for state in states.widgets] == ["$$ID-1-z1", "$$ID-2-live_pad", trigger, "$$ID-9-later"]
+    assert dropped == ["z1", "an unknown control"]
