@@ -67,7 +67,7 @@ def _points_on_the_map(app_url: str, run: Run) -> np.ndarray:
     for trace in json.loads(chart.plotly_chart.spec)["data"]:
         if "meta" not in trace:
             continue
-        assert len(trace["x"]) == 0  # The figure itself carries no points.
+        assert trace["x"] in ([], [None]) and trace["customdata"] in ([], [None])  # No points of its own.
         which = trace["meta"]["points"]
         shown.append(points["index"] if which == "all" else points["index"][points["label"] == which])
     return np.concatenate(shown)

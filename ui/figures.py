@@ -21,16 +21,19 @@ def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: n
                height: int = 460) -> go.Figure:
     """WebGL scatter of the test latents, with its point traces left empty.
 
-    The browser fills them from the points asset (``ui/live/points.js``): each point trace's
-    ``meta`` says which points it takes (``{"points": label}``, or ``"all"``), and each
-    point's ``customdata`` is its test index. ``colour_by="label"`` draws one trace per
+    The browser fills them from the points asset (``ui/live/map_points.js``): each point
+    trace's ``meta`` says which points it takes (``{"points": label}``, or ``"all"``), and
+    each point's ``customdata`` is its test index. Until then each holds one point at (null,
+    null), which plotly does not draw but which keeps the trace visible: its legend entry and
+    colour bar take their room from the start, so the plot area does not move when the points
+    come. ``colour_by="label"`` draws one trace per
     class, so the legend toggles classes; ``colour_by="error"`` one trace coloured by each
     image's reconstruction error, whose scale ``errors`` (all the test set's) sets.
     """
     if colour_by not in ("label", "error"):
         raise ValueError(f"colour_by must be 'label' or 'error', not {colour_by!r}.")
     figure = go.Figure()
-    empty = dict(x=[], y=[], customdata=[], mode="markers")
+    empty = dict(x=[None], y=[None], customdata=[None], mode="markers")
     if colour_by == "label":
         for label, name in enumerate(class_names):
             figure.add_trace(go.Scattergl(
@@ -43,7 +46,7 @@ def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: n
         cap = float(np.percentile(errors, 99))
         figure.add_trace(go.Scattergl(
             **empty, name="test images", meta={"points": "all"},
-            marker=dict(size=4, colorscale="Plasma", opacity=0.8, cmin=0.0, cmax=cap,
+            marker=dict(size=4, color=[0.0], colorscale="Plasma", opacity=0.8, cmin=0.0, cmax=cap,
                         colorbar=dict(title=f"reconstruction<br>error (MSE),<br>capped at {cap:.3f}<br>"
                                             f"(worst {errors.max():.3f})", thickness=14)),
             hovertemplate="%{text}<br>test index %{customdata}<br>"

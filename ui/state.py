@@ -9,7 +9,7 @@ errors, the decoder for the browser, the pad's raster) comes from ``ae_core.stor
 from disk without TensorFlow once a server has computed it, and served to the browser as
 immutable assets (``*_asset`` below give their names). A model's card is read and checked
 without TensorFlow too (``Model``); TensorFlow, the models and the test images load in the
-background from the server's start (``ui/warmup.py``) and only when a page calls a model.
+background soon after the server starts (``ui/warmup.py``), or when a page first needs them.
 
 What a page shows depends on the session's ``Choice`` in the sidebar: a dataset and a 2-D
 model (the shipped one or one trained in the app). A page reads it once with ``current()``

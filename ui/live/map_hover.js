@@ -128,17 +128,20 @@ export default function (component) {
   const { settings, view } = mountView(component, HOVER_HTML, null, startHover);
   view.ring = settings.ring;
   followRing(view, settings.chart);
+  followPointer(view, settings.chart);
   followTouch(view, settings.chart);
   return () => {
-    stopHover(view);
+    stopPointer(view);
     stopTouch(view);
     view.stopRing();
   };
 }
 
+// Once the decoder is ready: decode wherever the pointer is, at most once per frame, starting
+// with where it last moved while the decoder was on its way.
 function startHover(settings, view) {
   const pixels = new Float32Array(784);
-  const request = frameScheduler(view.canvas, (z) => {
+  view.request = frameScheduler(view.canvas, (z) => {
     view.decoder.decode(z, pixels);
     paintDigit(view.canvas, pixels);
     if (view.inset.style.display !== "none") {
@@ -147,31 +150,37 @@ function startHover(settings, view) {
     }
     view.readout.textContent = `decoded at z = ${formatZ(z)}`;
   });
+  if (view.pointer) view.request(view.pointer.z, view.pointer.time);
+}
 
+const LISTENER_OPTIONS = { capture: true, passive: true };
+
+// Every pointer move over the chart's plot area, as a code (z1, z2), in view.pointer, and to
+// the decoder when it is ready.
+function followPointer(view, chartKey) {
   function onPointerMove(event) {
-    const chart = document.querySelector(`.st-key-${settings.chart} .js-plotly-plot`);
+    const chart = document.querySelector(`.st-key-${chartKey} .js-plotly-plot`);
     const layout = chart && chart._fullLayout;
     if (!layout || !layout.xaxis || !layout.xaxis.p2d) return;
     const box = chart.getBoundingClientRect();
     const x = event.clientX - box.left - layout.xaxis._offset;
     const y = event.clientY - box.top - layout.yaxis._offset;
     if (x < 0 || y < 0 || x > layout.xaxis._length || y > layout.yaxis._length) return;
-    request([layout.xaxis.p2d(x), layout.yaxis.p2d(y)], event.timeStamp);
+    view.pointer = { z: [layout.xaxis.p2d(x), layout.yaxis.p2d(y)], time: event.timeStamp };
+    if (view.request) view.request(view.pointer.z, view.pointer.time);
   }
 
-  // One listener per element, however often Streamlit runs this function again; capturing,
-  // so that no handler of plotly's can hide a move from it. A finger's first touch decodes
-  // too, before it moves.
-  stopHover(view);
+  // One listener per element, however often Streamlit runs the view again; capturing, so
+  // that no handler of plotly's can hide a move from it. A finger's first touch decodes too,
+  // before it moves.
+  stopPointer(view);
   view.listener = onPointerMove;
   view.downListener = (event) => { if (event.pointerType === "touch") onPointerMove(event); };
   document.addEventListener("pointermove", onPointerMove, LISTENER_OPTIONS);
   document.addEventListener("pointerdown", view.downListener, LISTENER_OPTIONS);
 }
 
-const LISTENER_OPTIONS = { capture: true, passive: true };
-
-function stopHover(view) {
+function stopPointer(view) {
   if (view.listener) document.removeEventListener("pointermove", view.listener, LISTENER_OPTIONS);
   if (view.downListener) document.removeEventListener("pointerdown", view.downListener, LISTENER_OPTIONS);
   view.listener = view.downListener = null;

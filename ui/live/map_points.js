@@ -36,6 +36,12 @@ function traceUpdate(points, which, classes) {
            customdata: pick(points.index, Int32Array) };
 }
 
+// A point trace as the server sends it: no points, or one at (null, null) (ui/figures.py).
+function unfilled(trace) {
+  return trace.meta && trace.meta.points !== undefined &&
+    (!trace.x || trace.x.length === 0 || (trace.x.length === 1 && trace.x[0] === null));
+}
+
 // Fill the empty point traces of the chart keyed `settings.chart`, if it is drawn and has any.
 function fill(view) {
   const { settings, points } = view;
@@ -43,7 +49,7 @@ function fill(view) {
   if (!points || !chart || !chart._fullLayout || !chart.data || !window.Plotly) return;
   const empty = [];
   chart.data.forEach((trace, index) => {
-    if (trace.meta && trace.meta.points !== undefined && !(trace.x && trace.x.length)) empty.push(index);
+    if (unfilled(trace)) empty.push(index);
   });
   if (!empty.length) return;
   const updates = empty.map((index) => traceUpdate(points, chart.data[index].meta.points, settings.classes));
