@@ -1,11 +1,11 @@
 """The figures the README quotes for the shipped weights, measured on each full test set.
 
-    python -m ae_core.evaluate                                # MNIST's table
+    python -m ae_core.evaluate                                # MNIST's tables
     python -m ae_core.evaluate --dataset fashion_mnist        # Fashion-MNIST's
     python -m ae_core.evaluate --dataset fashion_mnist --train-classifier --classifier-epochs 10
-    python -m ae_core.evaluate --kinds                        # the 2-D ae, vae and umap side by side
+    python -m ae_core.evaluate --kinds                        # only the kinds table
 
-The kinds table compares the 2-D models of each kind: test MSE, the accuracy of a
+The second table, of kinds, compares the 2-D models of each kind: test MSE, the accuracy of a
 5-nearest-neighbour classifier fitted on the training codes and scored on the test codes
 (how well the map keeps the classes apart), the share of test codes inside the window,
 the clear grid cells and the training time.
@@ -221,15 +221,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="epochs for --train-classifier (the shipped Fashion-MNIST judge had 10)")
     parser.add_argument("--dataset", default="mnist", choices=tuple(CLASS_NAMES))
     parser.add_argument("--kinds", action="store_true",
-                        help="compare the 2-D models of every kind (ae, vae, umap) instead")
+                        help="print only the table of kinds (the 2-D ae, vae and umap side by side)")
     args = parser.parse_args(argv)
     if args.train_classifier:
         card = train_classifier(args.dataset, epochs=args.classifier_epochs)
         print(f"classifier test accuracy: {card['test_accuracy']:.4f}")
-    if args.kinds:
-        print(format_kinds_table(evaluate_kinds(args.dataset), args.dataset))
-    else:
-        print(format_table(evaluate_shipped(dataset=args.dataset), args.dataset))
+    if not args.kinds:
+        print(format_table(evaluate_shipped(dataset=args.dataset), args.dataset) + "\n")
+    print(format_kinds_table(evaluate_kinds(args.dataset), args.dataset))
     return 0
 
 
