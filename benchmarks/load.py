@@ -2,7 +2,7 @@
 Locust speaking Streamlit's websocket protocol), on one replica pinned to one core and on two
 replicas behind nginx; then 20 sessions opening the map at once.
 
-    AE_DATA_DIR=/work/shared python -m benchmarks.load          # the benchmark (~11 min)
+    AE_DATA_DIR=/work/shared python -m benchmarks.load          # the benchmark (~10 min)
     AE_DATA_DIR=/work/shared python -m benchmarks.load --setups one-core --users 5 \\
         --run-time 30 --no-rush --out /tmp/load.md                # a quick look (~1.5 min)
 
