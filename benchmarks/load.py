@@ -2,7 +2,7 @@
 Locust speaking Streamlit's websocket protocol), on one replica pinned to one core and on two
 replicas behind nginx; then 20 sessions opening the map at once.
 
-    AE_DATA_DIR=../shared python -m benchmarks.load          # the benchmark (~11 min)
+    AE_DATA_DIR=../shared python -m benchmarks.load          # the benchmark (~10 min)
     AE_DATA_DIR=../shared python -m benchmarks.load --setups one-core --users 5 \\
         --run-time 30 --no-rush --out /tmp/load.md                # a quick look (~1.5 min)
 
@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -61,6 +62,7 @@ class Setup:
     url: str
     server_processes: list[psutil.Process]
     locust_cores: set[int] | None
+    watcher: Callable[[], list[str]] = lambda: []  # serve.sh's lines since it said "ready".
 
 
 @dataclass
@@ -135,9 +137,18 @@ def two_replicas(folder: Path):
         # new workers take over, the old ones answer 502.
         wait_for_health(served.url, served.process, folder / "serve", answers=4)
         root = psutil.Process(served.process.pid)
-        yield Setup("two-replicas", "2 replicas behind nginx (`deploy/serve.sh --replicas 2`), unpinned: "
-                    "the replicas, nginx and Locust share both cores", served.url,
-                    [root, *root.children(recursive=True)], None)
+
+        def since_ready() -> list[str]:
+            lines = served.lines()
+            ready = next((i for i, line in enumerate(lines) if " ready: " in line), len(lines))
+            return lines[ready + 1:]
+
+        try:
+            yield Setup("two-replicas", "2 replicas behind nginx (`deploy/serve.sh --replicas 2`), unpinned: "
+                        "the replicas, nginx and Locust share both cores", served.url,
+                        [root, *root.children(recursive=True)], None, since_ready)
+        finally:
+            (folder / "serve" / "serve.sh.log").write_text("\n".join(served.lines()) + "\n")
 
 
 SETUPS = {"one-core": (one_replica_on_one_core, 1), "two-replicas": (two_replicas, 2)}
@@ -219,18 +230,22 @@ def milliseconds(value: str | float | None) -> str:
 
 
 def table(setup: Setup, runs: list[Measured]) -> list[str]:
-    lines = ["| users | action | count | failed | p50 | p95 | requests/s |", "|---|---|---|---|---|---|---|"]
+    lines = ["| users | action | count | failed | p50 | p95 | requests/s | kB received each |",
+             "|---|---|---|---|---|---|---|---|"]
     for run in runs:
         names = [name for name in ACTIONS if name in run.rows] + \
                 sorted(name for name in run.rows if name not in ACTIONS and name != "Aggregated")
         for name in names:
             row = run.rows[name]
             lines.append(f"| {run.users} | {name} | {row['Request Count']} | {row['Failure Count']} | "
-                         f"{milliseconds(row['50%'])} | {milliseconds(row['95%'])} | {float(row['Requests/s']):.2f} |")
-        total = run.rows.get("Aggregated", {})
-        lines.append(f"| {run.users} | **all actions** | {total.get('Request Count', '0')} | "
-                     f"{total.get('Failure Count', '0')} | {milliseconds(total.get('50%', ''))} | "
-                     f"{milliseconds(total.get('95%', ''))} | **{float(total.get('Requests/s', 0)):.2f}** |")
+                         f"{milliseconds(row['50%'])} | {milliseconds(row['95%'])} | {float(row['Requests/s']):.2f} | "
+                         f"{float(row['Average Content Size']) / 1000:.0f} |")
+        total = run.rows.get("Aggregated")
+        if total is None:
+            continue  # Locust stopped without statistics: the notes below say so.
+        lines.append(f"| {run.users} | **all actions** | {total['Request Count']} | {total['Failure Count']} | "
+                     f"{milliseconds(total['50%'])} | {milliseconds(total['95%'])} | **{float(total['Requests/s']):.2f}** | "
+                     f"{float(total['Average Content Size']) / 1000:.0f} |")
     lines.append("")
     for run in runs:
         if run.crash:
@@ -297,7 +312,7 @@ def main() -> None:
     if not os.environ.get("AE_DATA_DIR"):
         raise SystemExit("Set AE_DATA_DIR to the folder holding mnist/ and fashion_mnist/ (the app and the "
                          "uploads read it), e.g. AE_DATA_DIR=../shared python -m benchmarks.load.")
-    started = time.monotonic()
+    started, measured_commit = time.monotonic(), commit()  # The code that runs, whatever changes meanwhile.
     sections, busy = [], []
     folder = Path(tempfile.mkdtemp(prefix="load-"))  # Kept: Locust's logs and CSVs, the servers' logs.
     print(f"Logs and Locust's CSVs go to {folder}", flush=True)
@@ -314,6 +329,11 @@ def main() -> None:
             busy += [f"{name}, {run.users} users: {run.cores['others']:.2f}" for run in runs
                      if run.cores["others"] > BUSY_CORES]
             lines = [f"## {setup.description}", "", *table(setup, runs)]
+            # A replica the watcher took out sends its sessions' images and uploads to the other.
+            changes = [line for line in setup.watcher() if " is down" in line or " is up" in line]
+            if changes:
+                lines += ["", "serve.sh's health watcher during these runs (its sessions' requests go to the "
+                          "other replica while one is out):", *[f"- `{line}`" for line in changes]]
             if name == "one-core":
                 lines += ["", one_core_capacity(runs)]
                 if not args.no_rush:
@@ -335,7 +355,7 @@ def main() -> None:
                     f"{BUSY_CORES} of a core on average during: {'; '.join(busy)} (cores). Run it again on a "
                     "quiet machine.", ""]
     heading += [f"Measured by `{command}` ({minutes:.0f} min) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                f"commit {commit()}: {machine()}. Logs and Locust's CSVs were kept in {folder}.", "",
+                f"commit {measured_commit}: {machine()}. Logs and Locust's CSVs were kept in {folder}.", "",
                 "Each simulated student ([benchmarks/locustfile.py](../locustfile.py)) loads the app as a browser "
                 "does and visits pages with 1 to 3 s of thinking between actions: the map (two clicks on points, "
                 "the decoded digits under the points, the background density slider), the sliders page (four "
@@ -344,7 +364,8 @@ def main() -> None:
                 "message sent to the end of the server's run and the images it shows fetched (the browser's "
                 "drawing is not in it); percentiles "
                 "are Locust's, rounded to two significant figures above 100 ms. \"slider\" is the sliders page "
-                "(target p95 ≤ 150 ms); \"slider: density\" redraws the map's background.", ""]
+                "(target p95 ≤ 150 ms); \"slider: density\" redraws the map's background. kB received: "
+                "over the socket and in images, with the browser's message cache.", ""]
     report = "\n".join(heading + sections).rstrip() + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)

@@ -7,13 +7,14 @@ widget change, the widgets' states and the widget's fragment. The server answers
 same, so that tests and load tests (``benchmarks/locustfile.py``) measure the server alone.
 
     session = Session("http://127.0.0.1:8501")
-    view = session.open("map")                       # a Run: bytes, seconds, elements
+    view = session.open("sliders")                   # a Run: bytes, seconds, elements
     slider = view.widget("slider", "z1")
     session.set_value(slider, 1.5)
+    view = session.open("map")
     chart = view.widget("plotly_chart", "map_chart")
     session.set_value(chart, point_selection(view.chart_points("map_chart")[7]))  # a click
-    session.open("upload")
-    session.upload(session.last.widget("file_uploader", "upload"), "digit.png", png_bytes)
+    view = session.open("upload")
+    session.upload(view.widget("file_uploader", "upload"), "digit.png", png_bytes)
 
 Like a browser, a session first GETs the app's page and its health check and keeps their
 cookies: Streamlit's XSRF cookie, which an upload's PUT must echo in ``X-Xsrftoken``, and,
@@ -25,8 +26,11 @@ cacheable is kept, its hash is listed in every rerun, and the server then sends 
 reference to it (``ref_hash``) while it is unchanged, so a click on the map does not bring
 the whole figure again. ``Run.bytes`` counts what came over the socket; ``Run.messages``
 holds the referenced elements themselves. ``Session.fetch_images(run)`` then GETs the
-images a run shows (``/media/...``), each once, as the browser does. It uses the ``websockets`` package's synchronous client, which also runs under gevent
-(Locust's workers), since gevent patches the sockets and threads it uses.
+images a run shows (``/media/...``), each once, as the browser does.
+
+It uses the ``websockets`` package's synchronous client, which also runs under gevent
+(Locust's workers), since gevent patches the sockets, threads and selectors it uses; but
+many sockets closed at once there can abort gevent's loop (see the locustfile's on_stop).
 """
 
 from __future__ import annotations
