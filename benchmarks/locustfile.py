@@ -200,7 +200,7 @@ class Student(User):
 
     def click_a_point(self, view: Run) -> Run:
         """Click one of the map's 10,000 points, chosen at random, as the browser reports it."""
-        points = view.chart_points("map_chart")
+        points = view.chart_points("map_chart", self.session)
         return self.session.set_value(view.widget("plotly_chart", "map_chart"),
                                       point_selection(random.choice(points)))
 

@@ -130,19 +130,29 @@ class Run:
         return total
 
 
-    def chart_points(self, key_part: str = "") -> list[dict]:
+    def chart_points(self, key_part: str = "", session: "Session | None" = None) -> list[dict]:
         """The points of the plotly chart whose id contains ``key_part`` (the first chart if
         empty), each as the browser reports a click on it: ``curve_number``, ``point_index``,
-        ``x``, ``y`` and, if the trace has it, ``customdata``."""
+        ``x``, ``y`` and, if the trace has it, ``customdata``.
+
+        The map's figure comes with its point traces empty and a view of the page fills them
+        from the points asset (ui/live/map_points.js); given the ``session``, this fetches that
+        asset and fills them the same way: each trace's ``meta.points`` names a label, or "all".
+        """
         for element in self.elements("plotly_chart"):
             if key_part not in element.plotly_chart.id:
                 continue
+            traces = json.loads(element.plotly_chart.spec).get("data", [])
+            filled = self._filled_traces(traces, session)
             points = []
-            for curve, trace in enumerate(json.loads(element.plotly_chart.spec).get("data", [])):
-                if "x" not in trace or "y" not in trace:
+            for curve, trace in enumerate(traces):
+                if curve in filled:
+                    xs, ys, custom = filled[curve]
+                elif "x" in trace and "y" in trace:
+                    xs, ys = _values(trace["x"]), _values(trace["y"])
+                    custom = _values(trace["customdata"]) if "customdata" in trace else None
+                else:
                     continue
-                xs, ys = _values(trace["x"]), _values(trace["y"])
-                custom = _values(trace["customdata"]) if "customdata" in trace else None
                 for index, (x, y) in enumerate(zip(xs, ys)):
                     point = {"curve_number": curve, "point_number": index, "point_index": index,
                              "x": float(x), "y": float(y)}
@@ -152,6 +162,36 @@ class Run:
                     points.append(point)
             return points
         raise LookupError(f"no plotly chart like {key_part!r} in this run")
+
+    def _filled_traces(self, traces: list[dict], session: "Session | None") -> dict[int, tuple]:
+        """curve -> (x, y, customdata) of the traces the page's points view fills."""
+        wanted = {curve: trace["meta"]["points"] for curve, trace in enumerate(traces)
+                  if isinstance(trace.get("meta"), dict) and "points" in trace["meta"]}
+        if not wanted or session is None:
+            return {}
+        for element in self.elements("bidi_component"):
+            data = element.bidi_component.bytes
+            if not data:
+                continue
+            length = int.from_bytes(data[:4], "little")
+            settings = json.loads(data[4:4 + length])
+            if "points" in settings:
+                points = _read_points(session.fetch(settings["points"]))
+                filled = {}
+                for curve, which in wanted.items():
+                    chosen = slice(None) if which == "all" else points["label"] == which
+                    filled[curve] = (points["z1"][chosen], points["z2"][chosen], points["index"][chosen])
+                return filled
+        return {}
+
+
+def _read_points(blob: bytes) -> dict[str, np.ndarray]:
+    """The map's points asset, as ui/live/map_points.js reads it: a 4-byte length, a JSON header
+    (``count``, each array's ``offset`` and ``dtype``), then the arrays."""
+    length = int.from_bytes(blob[:4], "little")
+    header = json.loads(blob[4:4 + length])
+    return {name: np.frombuffer(blob, dtype=spec["dtype"], count=header["count"], offset=4 + length + spec["offset"])
+            for name, spec in header["arrays"].items()}
 
 
 def point_selection(point: dict) -> str:
@@ -190,6 +230,7 @@ class Session:
         # The page first, as a browser loads it: its cookies go with the socket and uploads.
         self.cookies = http.cookiejar.CookieJar()
         self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self.assets: dict[str, bytes] = {}  # What this session fetched of the app's assets.
         with self.http.open(f"{self.base_url}/", timeout=timeout) as page:
             self.page_bytes = len(page.read())
         with self.http.open(f"{self.base_url}/_stcore/health", timeout=timeout) as health:
@@ -297,6 +338,13 @@ class Session:
                 fetched += len(image.read())
             self.images_seen.add(url)
         return fetched
+
+    def fetch(self, url: str) -> bytes:
+        """GET an asset of the app (``assets/…``), once per session, as the browser's cache keeps it."""
+        if url not in self.assets:
+            with self.http.open(urljoin(self.base_url + "/", url.lstrip("/")), timeout=self.timeout) as answer:
+                self.assets[url] = answer.read()
+        return self.assets[url]
 
     def read_until(self, kind: str) -> ForwardMsg:
         """Read messages until one of type ``kind`` (``file_urls_response``, say) arrives."""

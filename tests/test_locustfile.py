@@ -27,27 +27,31 @@ from ui.selection import Selection, parse_selection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _map_run(table: pd.DataFrame) -> Run:
-    """A run that draws the app's latent map of ``table``, as the server sends it."""
-    message = ForwardMsg()
-    message.delta.new_element.plotly_chart.id = "$$ID-abc-map_chart"
-    message.delta.new_element.plotly_chart.spec = latent_map(table, tuple("0123456789")).to_json()
-    message.delta.fragment_id = "fragment"
-    return Run(messages=[message])
+class _Assets:
+    """A session's asset fetching, serving the one points asset the map's view names."""
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    def fetch(self, url: str) -> bytes:
+        assert url == "assets/points.bin", url
+        return self.blob
 
 
-def test_a_click_on_a_map_point_reads_as_that_test_image():
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame({"index": np.arange(500), "label": rng.integers(0, 10, 500),
-                          "z1": rng.normal(size=500).astype(np.float32), "z2": rng.normal(size=500).astype(np.float32)})
-    run = _map_run(table)
-    points = run.chart_points("map_chart")
-    assert len(points) == 500 and run.widget("plotly_chart", "map_chart").fragment_id == "fragment"
-    for point in points[::97]:
-        row = table.iloc[point["customdata"]]
-        assert (point["x"], point["y"]) == pytest.approx((row["z1"], row["z2"]))
-        selection = parse_selection(json.loads(point_selection(point)))
-        assert selection == Selection(indices=[point["customdata"]], kind="point", point=(point["x"], point["y"]))
+def _map_run(table: pd.DataFrame) -> tuple[Run, _Assets]:
+    """A run that draws the app's latent map of ``table`` as the server sends it (its point
+    traces empty, the points view naming the asset that fills them), and that asset."""
+    from ae_core.store import MapData, points_blob
+    from ui.live import envelope
+
+    chart = ForwardMsg()
+    chart.delta.new_element.plotly_chart.id = "$$ID-abc-map_chart"
+    chart.delta.new_element.plotly_chart.spec = latent_map(tuple("0123456789")).to_json()
+    chart.delta.fragment_id = "fragment"
+    view = ForwardMsg()
+    view.delta.new_element.bidi_component.bytes = envelope({"chart": "map_chart", "points": "assets/points.bin"})
+    data = MapData(table[["z1", "z2"]].to_numpy(np.float32), table["label"].to_numpy(), np.zeros(len(table), np.float32), b"")
+    return Run(messages=[view, chart]), _Assets(points_blob(data))
 
 
 def _drawn(*widgets: tuple[str, str], status=ForwardMsg.FINISHED_SUCCESSFULLY) -> Run:
