@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import frame, state
+from ui import assets, frame, state
 from ui.figures import grid_figure
 from ui.images import to_png
 
@@ -22,8 +22,8 @@ low, high = range_column.slider("Range of z1 and z2", min_value=-10.0, max_value
 if low >= high:
     st.error("The range needs two different ends; drag them apart.")
     st.stop()
-image, z1_values, z2_values = state.decoded_grid(choice, size, low, high)
-st.plotly_chart(grid_figure(image, z1_values, z2_values), key="grid_chart",
+image, z1_values, z2_values, picture = state.decoded_grid(choice, size, low, high)
+st.plotly_chart(grid_figure(assets.url(picture), image.shape[0], z1_values, z2_values), key="grid_chart",
                 config={"displaylogo": False, "staticPlot": False})
 st.download_button("Download the grid (PNG)", data=lambda: to_png(image), key="download_grid",
                    file_name=f"{choice.dataset}_grid_{size}x{size}_{low:g}_{high:g}.png", mime="image/png",

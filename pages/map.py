@@ -104,15 +104,18 @@ def explorer() -> None:
         # would clear instead), so the toolbar stays in view and the caption says where to go.
         st.caption(f":material/highlight_alt: To select many {choice.item(2)}, pick **Box select** or "
                    f"**Lasso select** in the toolbar just above the map, then drag over them.")
+        # The figure comes without its points; this view adds them in the browser. Before the
+        # chart, so that the points are on their way while plotly loads.
+        live.map_points(choice, "map_chart")
         st.plotly_chart(figure, key="map_chart", on_select=follow_click,
                         selection_mode=("points", "box", "lasso"),
                         config={"displaylogo": False, "scrollZoom": True, "displayModeBar": True})
-    images, _ = state.test_set(choice.dataset)
     with panel:
+        # The test images (and TensorFlow) are needed only from here: the map is drawn without them.
         if selection.kind in ("box", "lasso"):
-            selection_panel(selection.indices, selection.kind, images)
+            selection_panel(selection.indices, selection.kind, state.test_images_or_stop(choice))
         elif index is not None:
-            image_panel(int(index), images)
+            image_panel(int(index), state.test_images_or_stop(choice))
         else:
             st.info(f"Click a point to see that {choice.item()}, or select many with Box or Lasso select.")
 

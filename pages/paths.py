@@ -74,5 +74,6 @@ strip_column.image(enlarge(strip, 3), output_format="PNG",
 strip_column.download_button("Download the strip (PNG)", data=lambda: to_png(strip),
                              key="download_path", file_name="latent_path.png", mime="image/png",
                              on_click="ignore", icon=":material/download:")
+live.map_points(choice, "path_map")  # The figure below comes without its points; the browser adds them.
 st.plotly_chart(state.map_with_path(choice, start, end), key="path_map",
                 config={"displaylogo": False, "scrollZoom": True})

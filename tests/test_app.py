@@ -59,9 +59,14 @@ def test_moving_a_slider_moves_the_pad_and_its_decoder_is_the_models():
     app.slider(key="z1").set_value(2.5).run()
     assert live_settings(app, "live_pad")["z"] == [2.5, 0.0]
     [pad] = app.get("bidi_component")
-    settings_length = int.from_bytes(pad.proto.bytes[:4], "little")
-    # After the settings: the shipped model's decoder, exactly as ae_core exports it.
-    assert pad.proto.bytes[4 + settings_length:] == decoder_bundle(ae_core.load_autoencoder(2))
+    # The settings name the decoder's asset, not its bytes: the shipped model's decoder,
+    # exactly as ae_core exports it, which the browser fetches once (tests/test_capacity.py).
+    from ae_core import store
+
+    decoder_url = live_settings(app, "live_pad")["decoder"]
+    assert len(pad.proto.bytes) < 1000
+    assert store.asset_path(decoder_url.removeprefix("assets/")).read_bytes() == decoder_bundle(
+        ae_core.load_autoencoder(2))
     assert not app.get("image") or all(not c.startswith("decoded at") for i in app.get("image") for c in i.captions)
 
 
@@ -135,7 +140,9 @@ def test_without_mnist_the_map_explains_and_the_rest_works(tmp_path):
     from conftest import ROOT
 
     (tmp_path / "empty").mkdir()
-    env = {**os.environ, "AE_DATA_DIR": str(tmp_path / "empty"), "TFDS_DATA_DIR": str(tmp_path / "tfds")}
+    # A fresh machine: no data, nothing prepared, and nothing derived from the data on disk.
+    env = {**os.environ, "AE_DATA_DIR": str(tmp_path / "empty"), "TFDS_DATA_DIR": str(tmp_path / "tfds"),
+           "AE_CACHE_DIR": str(tmp_path / "cache")}
     result = subprocess.run([sys.executable, "-c", NO_DATA_CHILD, str(ROOT / "app.py")], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

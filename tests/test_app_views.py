@@ -40,10 +40,19 @@ def _array(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def _position(trace: dict, index: int) -> tuple[float, float]:
-    """(x, y) of the point whose customdata is test index ``index``."""
-    where = int(np.flatnonzero(_array(trace["customdata"]) == index)[0])
-    return float(_array(trace["x"])[where]), float(_array(trace["y"])[where])
+def _points(app: AppTest, chart_key: str) -> dict[str, np.ndarray]:
+    """The points the browser puts into the chart keyed ``chart_key``: the asset its
+    ``live.map_points`` names, read as ui/live/map_points.js reads it."""
+    from ae_core import store
+
+    url = live_settings(app, f"map_points_{chart_key}")["points"]
+    return store.read_points(store.asset_path(url.removeprefix("assets/")).read_bytes())
+
+
+def _position(points: dict[str, np.ndarray], index: int) -> tuple[float, float]:
+    """(x, y) of the point whose test index (its customdata in the chart) is ``index``."""
+    where = int(np.flatnonzero(points["index"] == index)[0])
+    return float(points["z1"][where]), float(points["z2"][where])
 
 
 def _captions(app: AppTest) -> list[str]:
@@ -65,7 +74,9 @@ def test_map_link_selects_that_test_image_and_rings_it_without_changing_the_figu
     # so choosing an image makes plotly redraw nothing.
     assert _figure(app) == _figure(_open("pages/map.py"))
     image_trace = next(t for t in _figure(app)["data"] if t.get("name") == str(labels[123]))
-    assert live_settings(app, "live_map_hover")["ring"] == pytest.approx(_position(image_trace, 123))
+    points = _points(app, "map_chart")
+    assert image_trace["meta"] == {"points": int(points["label"][points["index"] == 123][0])}
+    assert live_settings(app, "live_map_hover")["ring"] == pytest.approx(_position(points, 123))
     assert live_settings(_open("pages/map.py"), "live_map_hover")["ring"] is None
 
 
@@ -90,7 +101,13 @@ def test_manifold_layer_lays_the_decoded_grid_under_the_points():
     assert image["xref"] == "x" and image["layer"] == "below" and image["opacity"] == 0.3
     step = 10 / 11  # Twelve cells whose centres run from -5 to 5.
     assert image["x"] == pytest.approx(-5 - step / 2) and image["sizex"] == pytest.approx(10 + step)
-    assert image["source"].startswith("data:image/png;base64,")
+    from PIL import Image
+
+    from ae_core import store
+
+    # The picture is an immutable asset the browser fetches: 12 decoded images a side.
+    picture = Image.open(store.asset_path(image["source"].removeprefix("assets/")))
+    assert image["source"].endswith(".png") and picture.size == (12 * 28, 12 * 28)
 
 
 def test_drift_layer_is_a_heatmap_under_the_points():
@@ -103,9 +120,12 @@ def test_drift_layer_is_a_heatmap_under_the_points():
 def test_error_colouring_and_the_gallery_of_the_worst_twenty(test_set):
     _, labels = test_set
     app = _open("pages/map.py", colour="error")
-    [points] = [t for t in _figure(app)["data"] if t["type"] == "scattergl"]
-    colours = _array(points["marker"]["color"])
-    assert len(_array(points["x"])) == 10_000 and len(colours) == 10_000
+    [trace] = [t for t in _figure(app)["data"] if t["type"] == "scattergl"]
+    # One trace takes all the points, coloured by their errors (ui/live/map_points.js).
+    points = _points(app, "map_chart")
+    colours = points["error"]
+    assert trace["meta"] == {"points": "all"} and len(points["z1"]) == 10_000 and len(colours) == 10_000
+    assert trace["marker"]["cmax"] == pytest.approx(float(np.percentile(colours, 99)), rel=1e-5)
     gallery = [c for c in _captions(app) if c.startswith("#")]
     assert len(gallery) == 20
     errors = [float(c.rsplit("· ", 1)[1]) for c in gallery]
@@ -124,10 +144,9 @@ def test_path_between_two_test_digits_is_drawn_and_downloadable(test_set):
     assert "test image #5" in strip_caption and "test image #17" in strip_caption
     assert strip_caption.endswith("7 steps")
     path = next(t for t in _figure(app)["data"] if t.get("name") == "path")
-    traces = {t["name"]: t for t in _figure(app)["data"] if t.get("customdata") is not None}
-    _, labels = test_set
+    points = _points(app, "path_map")
     for end, index in [(0, 5), (1, 17)]:
-        assert (path["x"][end], path["y"][end]) == pytest.approx(_position(traces[str(labels[index])], index))
+        assert (path["x"][end], path["y"][end]) == pytest.approx(_position(points, index))
     assert [b.proto.label for b in app.get("download_button")] == ["Download the strip (PNG)"]
 
 

@@ -61,9 +61,7 @@ def test_root_opens_the_map_and_every_page_has_its_own_link(page, server):
 
 def test_click_a_point_shows_its_images(page, server):
     page.goto(f"{server}/map")
-    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return gd && gd._fullData && gd._fullData.length >= 10; }")
-    _wait_idle(page)
+    _wait_for_map(page)
     target = page.evaluate(PICK_ISOLATED_POINT, [6])
     assert target["count"] == 10000 and target["gap"] > 3
     # Plotly makes a click out of its hover data, which follows a (throttled) mouse move.
@@ -119,8 +117,10 @@ def test_grid_page_draws_the_grid(page, server):
 
 
 def _wait_for_map(page) -> None:
+    """Until the map is drawn with its points, which the browser adds (ui/live/map_points.js)."""
     page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return gd && gd._fullData && gd._fullData.length >= 1; }")
+                           " return gd && gd._fullData && gd._fullData.length >= 1"
+                           " && gd.dataset.points === '10000'; }")
     _wait_idle(page)
 
 

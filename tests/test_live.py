@@ -119,6 +119,8 @@ def test_hovering_the_map_draws_the_decoders_image_under_the_pointer_without_the
                            " return gd && gd._fullLayout && gd._fullLayout.xaxis._length > 0; }")
     area = _plot_area(page, "map_chart")
     canvas = page.locator(".st-key-live_map_hover canvas.digit")
+    # The decoder arrives as an asset after the view: its frame counter starts once it has.
+    page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())
     first_frame = int(canvas.get_attribute("data-frames"))
     started = time.monotonic()
     rng = np.random.default_rng(1)
@@ -172,7 +174,13 @@ def test_the_chosen_image_is_ringed_above_the_points_and_the_ring_follows_clicks
                  f"{server}/map?index=123&background=digits", [])
     page.wait_for_function("() => { const r = document.querySelector('svg.chosen-ring');"
                            " return r && r.dataset.z && r.style.display !== 'none'; }")
-    ring, area = _ring(page), _plot_area(page, "map_chart")
+    # The ring follows the chart a frame later: while the page settles (the panel's images,
+    # which wait for the test set, change its height and the chart's size) read both again.
+    for _ in range(50):
+        ring, area = _ring(page), _plot_area(page, "map_chart")
+        if np.hypot(*np.subtract((ring["x"], ring["y"]), _pixel_of(area, ring["z"]))) <= 1.0:
+            break
+        page.wait_for_timeout(100)
     assert ring["z"] == pytest.approx(codes[0].tolist(), abs=1e-4)
     assert (ring["x"], ring["y"]) == pytest.approx(_pixel_of(area, codes[0]), abs=1.0)
     # Above the points and the background: on every ray from its centre, the page shows the

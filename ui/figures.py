@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
-from PIL import Image
 
 from ae_core.config import WINDOW
-
-from .images import enlarge
 
 # Plotly's default qualitative palette: ten well-separated colours, one per class.
 PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
@@ -21,37 +17,35 @@ def palette_rgb() -> np.ndarray:
     return np.array([[int(color[i:i + 2], 16) for i in (1, 3, 5)] for color in PALETTE], dtype=np.uint8)
 
 
-def latent_map(table: pd.DataFrame, class_names: tuple[str, ...], colour_by: str = "label",
+def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: np.ndarray | None = None,
                height: int = 620) -> go.Figure:
-    """WebGL scatter of the test latents; each point's ``customdata`` is its test index.
+    """WebGL scatter of the test latents, with its point traces left empty.
 
-    ``colour_by="label"`` draws one trace per class, so the legend toggles classes.
-    ``colour_by="error"`` draws one trace coloured by ``table["reconstruction_error"]``.
+    The browser fills them from the points asset (``ui/live/points.js``): each point trace's
+    ``meta`` says which points it takes (``{"points": label}``, or ``"all"``), and each
+    point's ``customdata`` is its test index. ``colour_by="label"`` draws one trace per
+    class, so the legend toggles classes; ``colour_by="error"`` one trace coloured by each
+    image's reconstruction error, whose scale ``errors`` (all the test set's) sets.
     """
     if colour_by not in ("label", "error"):
         raise ValueError(f"colour_by must be 'label' or 'error', not {colour_by!r}.")
     figure = go.Figure()
+    empty = dict(x=[], y=[], customdata=[], mode="markers")
     if colour_by == "label":
         for label, name in enumerate(class_names):
-            rows = table[table["label"] == label]
             figure.add_trace(go.Scattergl(
-                x=rows["z1"], y=rows["z2"], mode="markers", name=name,
-                customdata=rows["index"].to_numpy(),
+                **empty, name=name, meta={"points": label},
                 marker=dict(size=4, color=PALETTE[label], opacity=0.75),
                 hovertemplate=f"label {name}<br>test index %{{customdata}}<br>"
                               "z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
     else:
-        errors = table["reconstruction_error"].to_numpy()
-        names = np.asarray(class_names)[table["label"].to_numpy()]
         # The top 1% would otherwise stretch the scale and grey out the rest; the bar says so.
         cap = float(np.percentile(errors, 99))
         figure.add_trace(go.Scattergl(
-            x=table["z1"], y=table["z2"], mode="markers", name="test images",
-            customdata=table["index"].to_numpy(),
-            marker=dict(size=4, color=errors, colorscale="Plasma", opacity=0.8, cmin=0.0, cmax=cap,
+            **empty, name="test images", meta={"points": "all"},
+            marker=dict(size=4, colorscale="Plasma", opacity=0.8, cmin=0.0, cmax=cap,
                         colorbar=dict(title=f"reconstruction<br>error (MSE),<br>capped at {cap:.3f}<br>"
                                             f"(worst {errors.max():.3f})", thickness=14)),
-            text=[f"label {name}<br>error {error:.4f}" for name, error in zip(names, errors)],
             hovertemplate="%{text}<br>test index %{customdata}<br>"
                           "z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
     low, high = WINDOW
@@ -75,14 +69,15 @@ def _cell_extent(values: np.ndarray) -> tuple[float, float]:
     return low - half, high + half
 
 
-def add_manifold(figure: go.Figure, image: np.ndarray, z1_values: np.ndarray,
+def add_manifold(figure: go.Figure, source: str, z1_values: np.ndarray,
                  z2_values: np.ndarray, opacity: float) -> None:
-    """Lay the decoded grid (from ``explore.decode_grid``) under the points, each digit at
-    its own (z1, z2). Ink is drawn dark on light so that the coloured points stay legible."""
+    """Lay the decoded grid (from ``explore.decode_grid``, as the picture at URL ``source``)
+    under the points, each digit at its own (z1, z2). The picture's ink is dark on light, so
+    that the coloured points stay legible."""
     left, right = _cell_extent(z1_values)
     bottom, top = _cell_extent(z2_values)
     figure.add_layout_image(
-        source=Image.fromarray(enlarge(1.0 - np.asarray(image), 1)),
+        source=source,
         xref="x", yref="y", x=left, y=top, sizex=right - left, sizey=top - bottom,
         sizing="stretch", opacity=opacity, layer="below")
 
@@ -91,7 +86,7 @@ def add_drift(figure: go.Figure, drift: np.ndarray, z1_values: np.ndarray,
               z2_values: np.ndarray, opacity: float) -> None:
     """Colour the plane under the points by ‖z − E(D(z))‖ (from ``explore.reencoding_drift``)."""
     heatmap = go.Heatmap(
-        z=drift, x=z1_values, y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
+        z=np.asarray(drift, dtype=np.float32), x=z1_values,  # float32: half the bytes on the wire. y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
         # Above the plot, clear of the z1 axis below it and of the legend beside it.
         colorbar=dict(title=dict(text="‖z − E(D(z))‖", side="right"), orientation="h", x=0.5, y=1.0,
                       xanchor="center", yanchor="bottom", thickness=10, len=0.5),
@@ -131,12 +126,21 @@ def add_ring(figure: go.Figure, point: tuple[float, float]) -> None:
             showlegend=False))
 
 
-def grid_figure(image: np.ndarray, z1_values: np.ndarray, z2_values: np.ndarray) -> go.Figure:
-    """The decoded grid as one image, with z values on the axes at each cell's centre."""
+def grid_figure(source: str, side: int, z1_values: np.ndarray, z2_values: np.ndarray) -> go.Figure:
+    """The decoded grid, the ``side``-pixel square picture at URL ``source``, with z values on
+    the axes at each cell's centre.
+
+    The picture is a layout image, not a heatmap of its pixels, so the figure stays a few
+    kB whatever the grid's size. A transparent heatmap of one value per cell keeps the axes
+    on the cells and gives plotly a trace to draw.
+    """
     size = len(z1_values)
-    cell = image.shape[0] // size
+    cell = side // size
     centres = [cell * i + (cell - 1) / 2 for i in range(size)]
-    figure = go.Figure(go.Heatmap(z=image, colorscale="gray", showscale=False, hoverinfo="skip"))
+    figure = go.Figure(go.Heatmap(z=np.zeros((size, size), dtype=np.uint8), x=centres, y=centres, opacity=0,
+                                  showscale=False, hoverinfo="skip"))
+    figure.add_layout_image(source=source, xref="x", yref="y", x=-0.5, y=-0.5, sizex=side, sizey=side,
+                            sizing="stretch", layer="below")
     figure.update_layout(
         height=680, margin=dict(l=10, r=10, t=10, b=10),
         xaxis=dict(title="z1", tickvals=centres, ticktext=[f"{v:.2f}" for v in z1_values],

@@ -1,27 +1,31 @@
 """Views that decode in the browser, once per animation frame: the map's hover, the
 sliders page's pad and the paths page's scrubber.
 
-Each is an ``st.components.v2`` component. Its data is one block of bytes: a 4-byte
-length, the view's settings as JSON, then the decoder (``ae_core.export.decoder_bundle``,
-made once per model by ``ui.state``). The JavaScript in ``ui/live/`` is plain: no library
-is fetched or shipped, so a server on a closed network works. A browser that cannot
-decode (a script error, or a decoder that does not reproduce Keras's check image) shows
-one line and reports it in ``result.failed``, and the pages then draw their images on the
-server as before.
+Each is an ``st.components.v2`` component. Its data is a few hundred bytes: a 4-byte
+length and the view's settings as JSON. What does not change with the view, the decoder
+(``ae_core.export.decoder_bundle``), the map's points and the pad's raster, the browser
+fetches once from immutable asset URLs (``ui/assets.py``) and keeps, so a rerun re-sends no
+weights. The JavaScript in ``ui/live/`` is plain: no library is fetched or shipped, so a
+server on a closed network works; each view's script is an asset too (``loader.js``). A browser that cannot decode (a script error, or a
+decoder that does not reproduce Keras's check image) shows one line and reports it in
+``result.failed``, and the pages then draw their images on the server as before.
+
+``map_points`` fills a latent map's empty point traces (``ui/figures.py``) from the points
+asset, so the figure on the websocket is a few kB instead of 170.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
+from ae_core import store
 from ae_core.config import WINDOW
 
-from . import state
+from . import assets, state
 
 SCRIPTS = Path(__file__).parent / "live"
 # Every view's module begins with the decoder and the helpers all views share.
@@ -42,19 +46,27 @@ _CSS = """
 
 
 def _component(name: str, script: str):
-    return st.components.v2.component(name, js=_PRELUDE + (SCRIPTS / script).read_text(), css=_CSS,
-                                      isolate_styles=True)
+    """The component whose script is ``script`` after the prelude, served as an asset: the
+    element itself holds only ``loader.js``, which imports it."""
+    module = store.put_asset((_PRELUDE + (SCRIPTS / script).read_text()).encode(), "js")
+    loader = (SCRIPTS / "loader.js").read_text().replace("MODULE_URL", assets.url(module))
+    return st.components.v2.component(name, js=loader, css=_CSS, isolate_styles=True)
 
 
 _map_hover = _component("latent_map_hover", "map_hover.js")
 _pad = _component("latent_pad", "pad.js")
 _scrubber = _component("latent_scrubber", "scrubber.js")
+_map_points = _component("latent_map_points", "map_points.js")
 
 
-def envelope(settings: dict, bundle: bytes) -> bytes:
-    """A view's data: the length of its settings' JSON, the JSON, then the decoder bundle."""
+def envelope(settings: dict) -> bytes:
+    """A view's data: the length of its settings' JSON, then the JSON."""
     encoded = json.dumps(settings).encode()
-    return len(encoded).to_bytes(4, "little") + encoded + bundle
+    return len(encoded).to_bytes(4, "little") + encoded
+
+
+def _decoder_url(choice: state.Choice) -> str:
+    return assets.url(state.decoder_asset(choice))
 
 
 def _ignore() -> None:
@@ -68,9 +80,16 @@ def map_hover(choice: state.Choice, chart_key: str, ring: tuple[float, float] | 
     Returns the component's result; ``result.failed`` holds the reason when the browser
     could not decode.
     """
-    settings = {"chart": chart_key, "ring": None if ring is None else [float(value) for value in ring]}
-    return _map_hover(key="live_map_hover", data=envelope(settings, state.decoder_bundle(choice)),
-                      on_failed_change=_ignore)
+    settings = {"chart": chart_key, "ring": None if ring is None else [float(value) for value in ring],
+                "decoder": _decoder_url(choice)}
+    return _map_hover(key="live_map_hover", data=envelope(settings), on_failed_change=_ignore)
+
+
+def map_points(choice: state.Choice, chart_key: str) -> None:
+    """Fill the empty point traces of the latent map keyed ``chart_key`` in the browser."""
+    settings = {"chart": chart_key, "points": assets.url(state.points_asset(choice)),
+                "classes": list(choice.class_names)}
+    _map_points(key=f"map_points_{chart_key}", data=envelope(settings))
 
 
 def pad(choice: state.Choice, point: tuple[float, float], on_release: Callable[[], None]):
@@ -79,13 +98,13 @@ def pad(choice: state.Choice, point: tuple[float, float], on_release: Callable[[
     ``on_release`` runs before the rerun, so it may set the sliders' session state.
     """
     settings = {"z": [float(point[0]), float(point[1])], "window": list(WINDOW), "step": PAD_STEP,
-                "background": "data:image/png;base64," + base64.b64encode(state.map_raster_png(choice)).decode()}
-    return _pad(key="live_pad", data=envelope(settings, state.decoder_bundle(choice)),
-                on_release_change=on_release, on_failed_change=_ignore)
+                "background": assets.url(state.raster_asset(choice)), "decoder": _decoder_url(choice)}
+    return _pad(key="live_pad", data=envelope(settings), on_release_change=on_release,
+                on_failed_change=_ignore)
 
 
 def scrubber(choice: state.Choice, start: tuple[float, float], end: tuple[float, float]):
     """A handle on the segment from ``start`` to ``end`` and the digit decoded where it stands."""
-    settings = {"a": [float(value) for value in start], "b": [float(value) for value in end], "t": 0.5}
-    return _scrubber(key="live_scrubber", data=envelope(settings, state.decoder_bundle(choice)),
-                     on_failed_change=_ignore)
+    settings = {"a": [float(value) for value in start], "b": [float(value) for value in end], "t": 0.5,
+                "decoder": _decoder_url(choice)}
+    return _scrubber(key="live_scrubber", data=envelope(settings), on_failed_change=_ignore)

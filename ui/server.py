@@ -165,8 +165,16 @@ def dropped_widget_notes(session_id: str) -> list[str]:
 
 
 def routes() -> list[BaseRoute]:
-    """The app's own HTTP routes, beside Streamlit's."""
-    return []
+    """The app's own HTTP routes, beside Streamlit's: the immutable assets (``ui/assets.py``).
+
+    Called once as the server starts, so it also starts loading TensorFlow, the models and
+    the test set in the background (``ui/warmup.py``): the first map needs none of them, and a
+    click, which does, finds them loaded or waits for them.
+    """
+    from . import assets, warmup
+
+    warmup.start()
+    return [assets.route()]
 
 
 def middleware() -> list[Middleware]:

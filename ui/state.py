@@ -4,6 +4,13 @@ Models and the encoded test set are ``st.cache_resource``: one copy per process,
 every session, never copied. Callers must treat them as read-only (the arrays are flagged
 read-only by ``ae_core``).
 
+What every view of a model needs and nothing changes (the test set's codes, labels and
+errors, the decoder for the browser, the pad's raster) comes from ``ae_core.store``: read
+from disk without TensorFlow once a server has computed it, and served to the browser as
+immutable assets (``*_asset`` below give their names). A model's card is read and checked
+without TensorFlow too (``Model``); TensorFlow, the models and the test images load in the
+background from the server's start (``ui/warmup.py``) and only when a page calls a model.
+
 What a page shows depends on the session's ``Choice`` in the sidebar: a dataset and a 2-D
 model (the shipped one or one trained in the app). A page reads it once with ``current()``
 and passes it to the functions here, so each dataset and model is loaded once per server
@@ -22,11 +29,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ae_core
-from ae_core import explore
+from ae_core import explore, store
 from ae_core.config import SHIPPED, WINDOW
 from ae_core.export import decoder_bundle as export_decoder
 
-from . import figures, images
+from . import assets, figures, images
 
 DATASETS = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothes"}
 # What one test example is called on the page, by dataset.
@@ -84,21 +91,40 @@ def loading_for_the_server_lifetime():
 
 @st.cache_resource(show_spinner="Loading the trained model…")
 def _load_model(latent_dim: int, dataset: str, name: str) -> ae_core.Autoencoder:
+    store.import_tensorflow()  # Or wait while the background loading imports it.
     with loading_for_the_server_lifetime():
         return ae_core.load_autoencoder(latent_dim, dataset, name)
 
 
-def model(choice: Choice) -> ae_core.Autoencoder:
+class Model:
+    """A model as the pages use it: its checked ``card`` at once, without TensorFlow, and
+    ``ae_core.Autoencoder``'s methods (``encode``, ``decode``, …), which load the model the
+    first time one is called (at once if the background loading has finished)."""
+
+    def __init__(self, latent_dim: int, dataset: str, name: str):
+        self.latent_dim, self.dataset, self.name = latent_dim, dataset, name
+        self.card = store.checked_card(latent_dim, dataset, name)  # WeightsError when unusable.
+
+    def __getattr__(self, attribute: str):
+        return getattr(_load_model(self.latent_dim, self.dataset, self.name), attribute)
+
+
+@st.cache_resource(show_spinner=False)
+def _model(latent_dim: int, dataset: str, name: str) -> Model:
+    return Model(latent_dim, dataset, name)
+
+
+def model(choice: Choice) -> Model:
     """The chosen 2-D model."""
-    return _load_model(2, choice.dataset, choice.name)
+    return _model(2, choice.dataset, choice.name)
 
 
-def model_10d(choice: Choice) -> ae_core.Autoencoder:
+def model_10d(choice: Choice) -> Model:
     """The shipped 10-D model of the chosen dataset, for comparison."""
-    return _load_model(10, choice.dataset, SHIPPED)
+    return _model(10, choice.dataset, SHIPPED)
 
 
-def models_or_stop(choice: Choice) -> tuple[ae_core.Autoencoder, ae_core.Autoencoder]:
+def models_or_stop(choice: Choice) -> tuple[Model, Model]:
     """The 2-D and 10-D models, or the retrain message and the end of the page's run."""
     try:
         return model(choice), model_10d(choice)
@@ -108,23 +134,38 @@ def models_or_stop(choice: Choice) -> tuple[ae_core.Autoencoder, ae_core.Autoenc
 
 @st.cache_resource(show_spinner="Loading the test set…")
 def test_set(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    store.import_tensorflow()  # Or wait while the background loading imports it.
     with loading_for_the_server_lifetime():  # tfds brings its own large import graph.
         return ae_core.load_mnist("test", dataset)
 
 
+def test_images_or_stop(choice: Choice) -> np.ndarray:
+    """The test images, or the reason they cannot be loaded and the end of the page's run."""
+    try:
+        return test_set(choice.dataset)[0]
+    except ae_core.DataUnavailableError as error:
+        stop_with(error)
+
+
+@st.cache_resource(show_spinner="Encoding the 10,000 test images…")
+def map_data(choice: Choice) -> store.MapData:
+    """The chosen 2-D model's codes, labels and errors of the test set, and its decoder bundle."""
+    return store.map_data(choice.dataset, choice.name)
+
+
 @st.cache_resource(show_spinner="Encoding the 10,000 test images…")
 def test_latents(choice: Choice, latent_dim: int = 2) -> np.ndarray:
-    images, _ = test_set(choice.dataset)
-    latents = (model(choice) if latent_dim == 2 else model_10d(choice)).encode(images)
-    latents.setflags(write=False)
-    return latents
+    if latent_dim == 2:
+        return map_data(choice).latents
+    chosen = model_10d(choice)
+    return store.kept(choice.dataset, (chosen.card,), "latents",
+                      lambda: chosen.encode(test_set(choice.dataset)[0]))
 
 
 @st.cache_resource
 def test_table(choice: Choice) -> pd.DataFrame:
     """index, label, z1, z2 of every test image under the chosen 2-D model."""
-    _, labels = test_set(choice.dataset)
-    return explore.latent_table(test_latents(choice), labels)
+    return explore.latent_table(test_latents(choice), map_data(choice).labels)
 
 
 def test_table_or_none(choice: Choice) -> tuple[pd.DataFrame | None, str | None]:
@@ -145,20 +186,15 @@ def test_table_or_stop(choice: Choice) -> pd.DataFrame:
 
 # --- Reconstruction errors and exports -----------------------------------------------------
 
-@st.cache_resource(show_spinner="Measuring every test image's reconstruction error…")
 def test_errors(choice: Choice) -> np.ndarray:
-    """Each test image's reconstruction error under the chosen 2-D model (about 1.5 s, once)."""
-    images, _ = test_set(choice.dataset)
-    errors = explore.reconstruction_errors(model(choice), images)
-    errors.setflags(write=False)
-    return errors
+    """Each test image's reconstruction error under the chosen 2-D model."""
+    return map_data(choice).errors
 
 
 @st.cache_resource
 def test_table_with_errors(choice: Choice) -> pd.DataFrame:
     """``test_table`` plus each image's reconstruction_error: what the CSV export holds."""
-    _, labels = test_set(choice.dataset)
-    return explore.latent_table(test_latents(choice), labels, test_errors(choice))
+    return explore.latent_table(test_latents(choice), map_data(choice).labels, test_errors(choice))
 
 
 @st.cache_resource(show_spinner=False)
@@ -191,8 +227,10 @@ def worst_images(choice: Choice, count: int = 20) -> list[WorstImage]:
 # --- Figures and pictures ------------------------------------------------------------------
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _manifold(choice: Choice, density: int):
-    return explore.decode_grid(model(choice), density, *WINDOW)
+def _manifold(choice: Choice, density: int) -> tuple[str, np.ndarray, np.ndarray]:
+    """The decoded plane under the map as an asset's name (ink dark on light), and its codes."""
+    image, z1_values, z2_values = explore.decode_grid(model(choice), density, *WINDOW)
+    return store.put_asset(images.to_png(1.0 - np.asarray(image)), "png"), z1_values, z2_values
 
 
 @st.cache_resource(max_entries=8, show_spinner="Decoding and re-encoding the plane…")
@@ -205,20 +243,26 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
                opacity: float = 0.5, ring: int | None = None) -> go.Figure:
     """The latent map, built once per choice of colouring, background and ringed image.
 
-    Re-sending an unchanged figure costs nothing in the browser, so a click on the map
-    only redraws the panel beside it.
+    Its point traces are empty: the page's ``live.map_points`` fills them in the browser from
+    the points asset. Re-sending an unchanged figure costs nothing in the browser, so a click
+    on the map only redraws the panel beside it.
     """
-    table = test_table_with_errors(choice) if colour_by == "error" else test_table(choice)
-    figure = figures.latent_map(table, choice.class_names, colour_by)
+    figure = figures.latent_map(choice.class_names, colour_by, test_errors(choice))
+    # What st.plotly_chart gives a chart whose clicks select points, written into the figure:
+    # Streamlit sets it in its own copy of the figure a moment after drawing it, and a restyle
+    # that fills the points in between (ui/live/map_points.js) reports the figure without it
+    # back to Streamlit, whose clicks then no longer select.
+    figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest")
     if background == "digits":
-        figures.add_manifold(figure, *_manifold(choice, density), opacity)
+        name, z1_values, z2_values = _manifold(choice, density)
+        figures.add_manifold(figure, assets.url(name), z1_values, z2_values, opacity)
     elif background == "drift":
         figures.add_drift(figure, *_drift(choice, 2 * density), opacity)
     elif background != "none":
         raise ValueError(f"background must be 'none', 'digits' or 'drift', not {background!r}.")
     if ring is not None:
-        row = table.iloc[ring]
-        figures.add_ring(figure, (float(row["z1"]), float(row["z2"])))
+        latents = test_latents(choice)
+        figures.add_ring(figure, (float(latents[ring, 0]), float(latents[ring, 1])))
     return figure
 
 
@@ -226,6 +270,7 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
 def map_with_path(choice: Choice, start: tuple[float, float], end: tuple[float, float]) -> go.Figure:
     """The plain latent map with the segment from ``start`` to ``end`` drawn on it."""
     figure = go.Figure(map_figure(choice))  # A copy: the cached map stays as it is.
+    figure.update_layout(clickmode=None, dragmode=None, hovermode=None)  # Not selectable here.
     figures.add_segment(figure, start, end)
     return figure
 
@@ -239,32 +284,55 @@ def map_raster(choice: Choice) -> np.ndarray:
 
 
 @st.cache_resource
-def map_raster_png(choice: Choice) -> bytes:
-    """``map_raster`` as PNG bytes, for the pad; a blank square when there is no test set."""
+def raster_asset(choice: Choice) -> str:
+    """``map_raster`` as a PNG asset's name, for the pad; a blank square when there is no test set."""
     try:
-        return images.to_png(map_raster(choice))
+        raster = map_raster(choice)
     except ae_core.DataUnavailableError:
-        return images.to_png(np.full((240, 240, 3), 255, dtype=np.uint8))
+        raster = np.full((240, 240, 3), 255, dtype=np.uint8)
+    return store.put_asset(images.to_png(raster), "png")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def decoded_grid(choice: Choice, size: int, low: float, high: float):
-    return explore.decode_grid(model(choice), size, low, high)
+    """The decoded grid, its z values, and its picture as a PNG asset's name."""
+    image, z1_values, z2_values = explore.decode_grid(model(choice), size, low, high)
+    return image, z1_values, z2_values, store.put_asset(images.to_png(image), "png")
 
 
 @st.cache_resource
 def reconstruction_strip(choice: Choice, count: int = 8) -> np.ndarray:
-    """Test images on top, their 2-D then 10-D reconstructions beneath, as one image."""
-    images_, _ = test_set(choice.dataset)
-    sample = images_[:count]
-    rows = [sample, model(choice).reconstruct(sample), model_10d(choice).reconstruct(sample)]
-    return explore.tile(np.concatenate(rows), columns=count)
+    """Test images on top, their 2-D then 10-D reconstructions beneath, as one image; kept on
+    disk, since the sidebar of the first page after a start shows it."""
+    two, ten = model(choice), model_10d(choice)
+
+    def make() -> np.ndarray:
+        sample = test_set(choice.dataset)[0][:count]
+        return explore.tile(np.concatenate([sample, two.reconstruct(sample), ten.reconstruct(sample)]),
+                            columns=count)
+
+    return store.kept(choice.dataset, (two.card, ten.card), f"strip{count}", make)
+
+
+def decoder_bundle(choice: Choice) -> bytes:
+    """The chosen 2-D model's decoder for the browser (``ae_core.export``); without the test
+    set, which ``map_data`` needs when nothing is on disk yet, it is exported on its own."""
+    try:
+        return map_data(choice).bundle
+    except ae_core.DataUnavailableError:
+        return export_decoder(model(choice))
 
 
 @st.cache_resource(show_spinner=False)
-def decoder_bundle(choice: Choice) -> bytes:
-    """The chosen 2-D model's decoder for the browser (``ae_core.export``), made once per model."""
-    return export_decoder(model(choice))
+def decoder_asset(choice: Choice) -> str:
+    """The name of the chosen 2-D model's decoder bundle as an asset."""
+    return store.put_asset(decoder_bundle(choice), "bin")
+
+
+@st.cache_resource(show_spinner=False)
+def points_asset(choice: Choice) -> str:
+    """The name of the map's points (``ae_core.store.points_blob``) as an asset."""
+    return store.put_asset(store.points_blob(map_data(choice)), "bin")
 
 
 # --- Training ----------------------------------------------------------------------------------

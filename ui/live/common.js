@@ -1,37 +1,48 @@
-// What every live view shares: its data, its decoder, its digit, and the way it fails.
+// What every live view shares: its settings, its decoder, its digit, and the way it fails.
 //
-// A view's data is an envelope of bytes (ui/live.py): a 4-byte length, the view's settings
-// as JSON, then the decoder bundle. Streamlit runs a view again on the same element each
-// time its data changes, without the previous cleanup, so a view keeps its own state per
-// element in `views` and builds its DOM only once.
+// A view's data is a 4-byte length and the view's settings as JSON (ui/live.py). The decoder
+// is not in it: `settings.decoder` is the URL of the decoder bundle, an immutable asset the
+// browser fetches once and keeps (ui/assets.py). Streamlit runs a view again on the same
+// element each time its data changes, without the previous cleanup, so a view keeps its own
+// state per element in `views` and builds its DOM only once.
 
 function openEnvelope(data) {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   const length = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
-  const settings = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
-  return { settings, bundle: bytes.subarray(4 + length) };
+  return JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
 }
 
-const decoders = new Map(); // bundle id -> decoder: each model is read and checked once.
-function decoderFor(bundle) {
-  const headerLength = new DataView(bundle.buffer, bundle.byteOffset, 4).getUint32(0, true);
-  const { id } = JSON.parse(new TextDecoder().decode(bundle.subarray(4, 4 + headerLength)));
-  if (!decoders.has(id)) {
-    const decoder = createDecoder(bundle);
-    decoder.selfCheck();
-    decoders.set(id, decoder);
+// An asset's bytes; a failed fetch is forgotten, so that the next run of the view tries again.
+function fetchAsset(url, cache, read) {
+  if (!cache.has(url)) {
+    const loading = fetch(url).then((response) => {
+      if (!response.ok) throw new Error(`${url} did not load (HTTP ${response.status})`);
+      return response.arrayBuffer();
+    }).then(read);
+    loading.catch(() => cache.delete(url));
+    cache.set(url, loading);
   }
-  return decoders.get(id);
+  return cache.get(url);
+}
+
+const decoders = new Map(); // bundle URL -> Promise of its decoder: each model is read and checked once.
+function decoderAt(url) {
+  return fetchAsset(url, decoders, (buffer) => {
+    const decoder = createDecoder(buffer);
+    decoder.selfCheck();
+    return decoder;
+  });
 }
 
 const views = new WeakMap(); // parentElement -> that view's state
 
-// The start of every view: its settings, and its state with the decoder, or null when this
-// browser cannot decode (the view then shows why). The DOM is built once per element from
-// `html`: each element with a data-part attribute becomes view[part], and `bind(view)` adds
-// the listeners.
-function mountView({ data, parentElement, setStateValue }, html, bind) {
-  const { settings, bundle } = openEnvelope(data);
+// The start of every view: its settings and its state, whose DOM is built once per element
+// from `html` (each element with a data-part attribute becomes view[part], and `bind(view)`
+// adds the listeners). `start(settings, view)` runs once the decoder is ready, with
+// view.decoder set, unless newer settings came meanwhile; a browser that cannot decode shows
+// why instead.
+function mountView({ data, parentElement, setStateValue }, html, bind, start) {
+  const settings = openEnvelope(data);
   let view = views.get(parentElement);
   if (!view) {
     const root = document.createElement("div"); // Beside Streamlit's <style>, not over it.
@@ -42,12 +53,15 @@ function mountView({ data, parentElement, setStateValue }, html, bind) {
     views.set(parentElement, view);
     if (bind) bind(view);
   }
-  try {
-    view.decoder = decoderFor(bundle);
-  } catch (error) {
+  view.settings = settings;
+  decoderAt(settings.decoder).then((decoder) => {
+    if (view.settings !== settings || view.failed) return;
+    view.decoder = decoder;
+    start(settings, view);
+  }, (error) => {
+    view.failed = true;
     showFailure(view.root, error, setStateValue);
-    return null;
-  }
+  });
   return { settings, view };
 }
 

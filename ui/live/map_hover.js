@@ -71,12 +71,16 @@ function followRing(view, chartKey) {
 
 export default function (component) {
   // The ring needs no decoder: it is drawn even in a browser that cannot decode.
-  const mounted = mountView(component, HOVER_HTML);
-  const view = views.get(component.parentElement);
-  const { settings } = mounted || openEnvelope(component.data);
+  const { settings, view } = mountView(component, HOVER_HTML, null, startHover);
   view.ring = settings.ring;
   followRing(view, settings.chart);
-  if (!mounted) return () => view.stopRing();
+  return () => {
+    stopHover(view);
+    view.stopRing();
+  };
+}
+
+function startHover(settings, view) {
   const pixels = new Float32Array(784);
   const request = frameScheduler(view.canvas, (z) => {
     paintDigit(view.canvas, view.decoder.decode(z, pixels));
@@ -96,12 +100,14 @@ export default function (component) {
 
   // One listener per element, however often Streamlit runs this function again; capturing,
   // so that no handler of plotly's can hide a move from it.
-  const options = { capture: true, passive: true };
-  if (view.listener) document.removeEventListener("pointermove", view.listener, options);
+  stopHover(view);
   view.listener = onPointerMove;
-  document.addEventListener("pointermove", onPointerMove, options);
-  return () => {
-    document.removeEventListener("pointermove", onPointerMove, options);
-    view.stopRing();
-  };
+  document.addEventListener("pointermove", onPointerMove, LISTENER_OPTIONS);
+}
+
+const LISTENER_OPTIONS = { capture: true, passive: true };
+
+function stopHover(view) {
+  if (view.listener) document.removeEventListener("pointermove", view.listener, LISTENER_OPTIONS);
+  view.listener = null;
 }

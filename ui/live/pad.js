@@ -16,15 +16,16 @@ const PAD_HTML = `
   </div>`;
 
 export default function (component) {
-  const mounted = mountView(component, PAD_HTML, bindPointerAndKeys);
-  if (!mounted) return;
-  const { settings, view } = mounted;
-  [view.low, view.high] = settings.window;
+  const { settings, view } = mountView(component, PAD_HTML, bindPointerAndKeys, startPad);
   view.commit = (z) => component.setTriggerValue("release", z.map((value) => roundTo(value, settings.step)));
+}
+
+function startPad(settings, view) {
+  [view.low, view.high] = settings.window;
   if (!view.background) view.background = new Image();
-  if (view.background.src !== settings.background) {
+  if (view.background.getAttribute("src") !== settings.background) {
     view.background.onload = () => drawPad(view);
-    view.background.src = settings.background;
+    view.background.src = settings.background; // An immutable asset: fetched once, then cached.
   }
   const pixels = new Float32Array(784);
   const request = frameScheduler(view.canvas, (z) => {
@@ -36,7 +37,11 @@ export default function (component) {
     view.z = z; // At once, so that keys pressed within one frame add up.
     request(z, eventTime);
   };
-  if (!view.dragging()) view.moveTo(settings.z); // The server's point: a slider or a link moved it.
+  // The server's point (a slider or a link moved it), unless the handle is held or was moved
+  // before the decoder was ready.
+  if (!view.dragging() && !view.movedEarly) view.moveTo(settings.z);
+  else if (view.z) view.moveTo(view.z);
+  view.movedEarly = false;
 }
 
 function roundTo(value, step) {
@@ -59,6 +64,11 @@ function toPixels(view, z) {
 }
 
 function bindPointerAndKeys(view) {
+  // Until the decoder is ready, a move only sets the point (startPad draws it).
+  view.moveTo = (z) => {
+    view.z = z;
+    view.movedEarly = true;
+  };
   const pointAt = (event) => {
     const box = view.pad.getBoundingClientRect();
     const scale = PAD.size / box.width; // CSS may draw the canvas at another size.

@@ -15,9 +15,10 @@ const SCRUB_HTML = `
   </div>`;
 
 export default function (component) {
-  const mounted = mountView(component, SCRUB_HTML, bindPointerAndKeys);
-  if (!mounted) return;
-  const { settings, view } = mounted;
+  mountView(component, SCRUB_HTML, bindPointerAndKeys, startScrubber);
+}
+
+function startScrubber(settings, view) {
   [view.a, view.b] = [settings.a, settings.b];
   if (view.t === undefined) view.t = settings.t;
   const pixels = new Float32Array(784);
@@ -36,6 +37,8 @@ export default function (component) {
 }
 
 function bindPointerAndKeys(view) {
+  // Until the decoder is ready, a move only sets where the handle stands (startScrubber draws it).
+  view.moveTo = (t) => { view.t = Math.min(1, Math.max(0, t)); };
   const fractionAt = (event) => {
     const box = view.track.getBoundingClientRect();
     const x = (event.clientX - box.left) * (TRACK.width / box.width);

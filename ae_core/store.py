@@ -1,0 +1,207 @@
+"""What a model and a dataset give every page view, kept on disk so that a restart reads it
+without TensorFlow, and files named by their content that any replica can serve.
+
+Two folders under ``cache_dir()`` (``$AE_CACHE_DIR``, else ``<repo>/.cache``):
+
+* ``derived/<key>/``: numpy arrays and bytes computed from one model on its dataset's test
+  split: the codes, labels and reconstruction errors of the 10,000 test images, and the
+  decoder bundle (``ae_core.export``). ``key`` is a SHA-256 of the weights' SHA-256 (from
+  the model card, itself checked against the file), the test split's fingerprint and
+  ``FORMAT``, so new weights or other data never read an old entry.
+* ``assets/<sha256 prefix>.<ext>``: immutable blobs (the decoder bundle, the map's points,
+  PNG pictures, the live views' scripts) named by the SHA-256 of their bytes, for ``ui/server.py`` to serve with a
+  year-long cache lifetime.
+
+Every file is written to a temporary name and renamed, so a reader never sees half of one
+and two servers writing the same entry at once both end with the same whole file.
+
+    >>> put_asset(b"hello", "bin")                                   # doctest: +SKIP
+    '2cf24dba5fb0a30e26e83b2ac5b9e29e.bin'
+    >>> asset_path("../weights/autoencoder_mnist_z2.json"), asset_path("2cf24dba.BIN")
+    (None, None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .cards import WeightsError, checked_weights_path, read_model_card, retrain_command, write_atomically
+from .config import LATENT_KINDS, SHIPPED, TrainConfig, weights_stem
+from .data import FINGERPRINTS
+
+FORMAT = 1  # Raise it when what is derived, or how it is stored, changes.
+ASSET_TYPES = {"bin": "application/octet-stream", "png": "image/png", "js": "text/javascript"}
+ASSET_NAME = re.compile(r"^[0-9a-f]{32}\.(bin|png|js)$")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("AE_CACHE_DIR") or ROOT / ".cache")
+
+
+_tensorflow_lock = threading.Lock()
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and tensorflow-datasets in one thread at a time.
+
+    Two threads importing them at once (a page, and the loading in the background that
+    ``ui/warmup.py`` starts) meet in the import graph's cycles, and Python raises a
+    deadlock error or hands out half-made modules. Whoever loads a model or the data calls
+    this first; once imported, it returns at once.
+    """
+    with _tensorflow_lock:
+        import tensorflow  # noqa: F401
+        import tensorflow_datasets  # noqa: F401
+
+
+# --- Immutable assets ------------------------------------------------------------------------
+
+def put_asset(data: bytes, extension: str) -> str:
+    """Store ``data`` under the name its content gives it, and return that name."""
+    if extension not in ASSET_TYPES:
+        raise ValueError(f"An asset is one of {sorted(ASSET_TYPES)}, not {extension!r}.")
+    name = f"{hashlib.sha256(data).hexdigest()[:32]}.{extension}"
+    path = cache_dir() / "assets" / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda temporary: temporary.write_bytes(data))
+    return name
+
+
+def asset_path(name: str) -> Path | None:
+    """The stored file of an asset's name, or None for a name that is malformed or unknown."""
+    if not isinstance(name, str) or not ASSET_NAME.match(name):
+        return None  # Only hex and one known ending: a name can never leave the folder.
+    path = cache_dir() / "assets" / name
+    return path if path.is_file() else None
+
+
+# --- What a model derives from its test split -------------------------------------------------
+
+@dataclass(frozen=True)
+class MapData:
+    """The 10,000 test images as the map shows them, and the decoder the browser runs."""
+    latents: np.ndarray  # (N, 2) float32
+    labels: np.ndarray  # (N,) int64
+    errors: np.ndarray  # (N,) float32, mean squared error of each image's reconstruction
+    bundle: bytes  # ae_core.export.decoder_bundle
+
+
+def checked_card(latent_dim: int, dataset: str, name: str = SHIPPED) -> dict:
+    """A model's card after the checks ``Autoencoder.from_folder`` makes before it builds the
+    model (card readable, weights present and matching its SHA-256, latent kind known),
+    without importing TensorFlow. Raises ``WeightsError`` with the retrain command."""
+    from .inference import model_folder  # Cheap: inference imports TensorFlow only when loading.
+
+    folder = model_folder(name)
+    stem = weights_stem(latent_dim, dataset)
+    fix = "Retrain them with: " + retrain_command(TrainConfig(latent_dim=latent_dim, dataset=dataset))
+    card = read_model_card(folder, stem, fix)
+    if isinstance(card.get("retrain_command"), str):
+        fix = f"Retrain them with: {card['retrain_command']}"
+    checked_weights_path(folder, card, fix)
+    recipe = card.get("config")
+    if not isinstance(recipe, dict) or recipe.get("latent") not in LATENT_KINDS:
+        raise WeightsError(f"The model card of {stem} does not say how its latent was built. {fix}")
+    return card
+
+
+def derived_key(dataset: str, *cards: dict) -> str:
+    """The folder name of what ``cards``' models derive from ``dataset``'s test split."""
+    parts = [str(FORMAT), FINGERPRINTS[(dataset, "test")], *(card["sha256"] for card in cards)]
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
+
+
+def map_data(dataset: str, name: str = SHIPPED) -> MapData:
+    """The 2-D model ``name``'s ``MapData`` on ``dataset``: read from disk when a server
+    computed it before (no TensorFlow), else computed (about 3 s with the import) and kept."""
+    folder = cache_dir() / "derived" / derived_key(dataset, checked_card(2, dataset, name))
+    try:
+        with np.load(folder / "map.npz", allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in ("latents", "labels", "errors")}
+        bundle = (folder / "decoder.bin").read_bytes()
+    except (OSError, ValueError, KeyError):
+        return _compute_map_data(dataset, name, folder)
+    return _read_only(MapData(arrays["latents"], arrays["labels"].astype(np.int64), arrays["errors"], bundle))
+
+
+def _compute_map_data(dataset: str, name: str, folder: Path) -> MapData:
+    from .data import load_mnist
+    from .explore import reconstruction_errors
+    from .export import decoder_bundle
+    from .inference import load_autoencoder
+
+    import_tensorflow()
+    model = load_autoencoder(2, dataset, name)
+    images, labels = load_mnist("test", dataset)
+    data = MapData(model.encode(images), np.asarray(labels, dtype=np.int64),
+                   reconstruction_errors(model, images).astype(np.float32), decoder_bundle(model))
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, latents=data.latents, labels=data.labels.astype(np.uint8), errors=data.errors)
+    write_atomically(folder / "decoder.bin", lambda temporary: temporary.write_bytes(data.bundle))
+    # The arrays last: their file is what a reader looks for first.
+    write_atomically(folder / "map.npz", lambda temporary: temporary.write_bytes(buffer.getvalue()))
+    return _read_only(data)
+
+
+def _read_only(data: MapData) -> MapData:
+    for array in (data.latents, data.labels, data.errors):
+        array.setflags(write=False)  # Shared by every session of the process.
+    return data
+
+
+def kept(dataset: str, cards: tuple[dict, ...], file_name: str, make) -> np.ndarray:
+    """An array derived from the models of ``cards`` on ``dataset``: read from
+    ``derived/<key>/<file_name>.npy`` when present, else ``make()``, kept there."""
+    path = cache_dir() / "derived" / derived_key(dataset, *cards) / f"{file_name}.npy"
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        array = np.asarray(make())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda temporary: np.save(temporary, array, allow_pickle=False))
+    array.setflags(write=False)
+    return array
+
+
+# --- The map's points as one asset -------------------------------------------------------------
+
+def points_blob(data: MapData) -> bytes:
+    """The map's points for the browser (``ui/live/points.js``): a 4-byte little-endian length,
+    that many bytes of JSON header (padded with spaces to 4 bytes), then each array.
+
+    The header names each array's ``offset`` from the first array and its ``dtype``, and
+    ``count``: ``z1``, ``z2``, ``error`` float32, ``index`` int32 (the test index, which a
+    click or selection reports), ``label`` uint8.
+    """
+    count = len(data.labels)
+    arrays = {"z1": data.latents[:, 0].astype("<f4"), "z2": data.latents[:, 1].astype("<f4"),
+              "error": data.errors.astype("<f4"), "index": np.arange(count, dtype="<i4"),
+              "label": data.labels.astype(np.uint8)}
+    header = {"format": FORMAT, "count": count, "arrays": {}}
+    offset = 0
+    for key, array in arrays.items():
+        header["arrays"][key] = {"offset": offset, "dtype": array.dtype.name}
+        offset += array.nbytes
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-(4 + len(encoded)) % 4)
+    return b"".join([len(encoded).to_bytes(4, "little"), encoded, *(array.tobytes() for array in arrays.values())])
+
+
+def read_points(blob: bytes) -> dict[str, np.ndarray]:
+    """``points_blob``'s arrays, as the browser reads them."""
+    length = int.from_bytes(blob[:4], "little")
+    header = json.loads(blob[4:4 + length])
+    return {key: np.frombuffer(blob, dtype=spec["dtype"], count=header["count"], offset=4 + length + spec["offset"])
+            for key, spec in header["arrays"].items()}

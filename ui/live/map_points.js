@@ -1,0 +1,79 @@
+// The map's 10,000 points. The server sends the map's figure with its point traces empty
+// (ui/figures.py); this view fetches the points asset once (ui/assets.py, kept by the browser
+// for a year) and puts each trace's points into it with Plotly.restyle. It checks every frame,
+// so a chart Streamlit draws anew (a rerun, a new colouring) is filled again at once.
+//
+// Each point trace's `meta.points` says which points it takes: a label, or "all" (coloured
+// by reconstruction error). Each point's customdata is its test index, which clicks and box
+// or lasso selections report to the server as before.
+
+const pointSets = new Map(); // points URL -> Promise of its arrays
+
+function readPoints(buffer) {
+  const headerLength = new DataView(buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+  const start = 4 + headerLength;
+  const types = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
+  const points = { count: header.count };
+  for (const [name, spec] of Object.entries(header.arrays)) {
+    points[name] = new types[spec.dtype](buffer, start + spec.offset, header.count);
+  }
+  return points;
+}
+
+// What restyle sets on one trace: its points' codes, test indices and, for "all", colours
+// and hover text.
+function traceUpdate(points, which, classes) {
+  if (which === "all") {
+    const text = Array.from(points.label, (label, i) =>
+      `label ${classes[label]}<br>error ${points.error[i].toFixed(4)}`);
+    return { x: points.z1, y: points.z2, customdata: points.index, "marker.color": points.error, text };
+  }
+  const chosen = [];
+  for (let i = 0; i < points.count; i++) if (points.label[i] === which) chosen.push(i);
+  const pick = (values, Type) => Type.from(chosen, (i) => values[i]);
+  return { x: pick(points.z1, Float32Array), y: pick(points.z2, Float32Array),
+           customdata: pick(points.index, Int32Array) };
+}
+
+// Fill the empty point traces of the chart keyed `settings.chart`, if it is drawn and has any.
+function fill(view) {
+  const { settings, points } = view;
+  const chart = document.querySelector(`.st-key-${settings.chart} .js-plotly-plot`);
+  if (!points || !chart || !chart._fullLayout || !chart.data || !window.Plotly) return;
+  const empty = [];
+  chart.data.forEach((trace, index) => {
+    if (trace.meta && trace.meta.points !== undefined && !(trace.x && trace.x.length)) empty.push(index);
+  });
+  if (!empty.length) return;
+  const updates = empty.map((index) => traceUpdate(points, chart.data[index].meta.points, settings.classes));
+  const merged = {};
+  for (const key of Object.keys(updates[updates.length - 1])) merged[key] = updates.map((update) => update[key]);
+  window.Plotly.restyle(chart, merged, empty);
+  chart.dataset.points = String(chart.data.reduce((total, trace) =>
+    total + (trace.meta && trace.meta.points !== undefined && trace.x ? trace.x.length : 0), 0));
+}
+
+export default function ({ data, parentElement }) {
+  const settings = openEnvelope(data);
+  let view = views.get(parentElement);
+  if (!view) {
+    view = {};
+    views.set(parentElement, view);
+  }
+  view.settings = settings;
+  fetchAsset(settings.points, pointSets, readPoints).then((points) => {
+    if (view.settings === settings) view.points = points;
+  });
+  if (!view.frame) {
+    const tick = () => {
+      view.frame = requestAnimationFrame(tick);
+      fill(view);
+    };
+    view.frame = requestAnimationFrame(tick);
+  }
+  return () => {
+    cancelAnimationFrame(view.frame);
+    view.frame = null;
+  };
+}
