@@ -82,9 +82,9 @@ class TrainConfig:
     beta: float = _setting(1.0, "vae: weight of the KL term to N(0, I) against the summed per-image BCE")
     umap_neighbors: int = _setting(15, "umap: neighbours per training image in the fuzzy k-NN graph")
     umap_min_dist: float = _setting(0.1, "umap: how tightly codes may pack (sets a, b of q = 1/(1+a*d^2b))")
-    umap_weight: float = _setting(0.01, "umap: weight of UMAP's cross-entropy against the per-pixel BCE")
+    umap_weight: float = _setting(1.0, "umap: weight of UMAP's cross-entropy against the per-pixel BCE")
     umap_negatives: int = _setting(5, "umap: negative samples (shuffled tails) per sampled edge")
-    umap_edges: int = _setting(256, "umap: graph edges sampled by weight at each step")
+    umap_edges: int = _setting(2048, "umap: graph edges sampled by weight at each step")
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:

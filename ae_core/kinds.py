@@ -99,16 +99,11 @@ class VariationalTrainer(keras.Model):
             losses = self._loss_terms(images, training=True)
         gradients = tape.gradient(losses["loss"], self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._track(losses)
+        return _track(self.trackers, losses, images)
 
     def test_step(self, data):
         images = data[0] if isinstance(data, tuple) else data
-        return self._track(self._loss_terms(images, training=False))
-
-    def _track(self, losses: dict) -> dict:
-        for name, value in losses.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return _track(self.trackers, self._loss_terms(images, training=False), images)
 
 
 def umap_cross_entropy(head_codes, tail_codes, negative_order, negatives: int, a: float, b: float):
@@ -173,21 +168,24 @@ class UmapTrainer(keras.Model):
             loss = reconstruction + self.weight * umap
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._track({"loss": loss, "reconstruction": reconstruction,
-                            "mse": per_pixel_mse(images, reconstructions), "umap": umap})
+        return _track(self.trackers, {"loss": loss, "reconstruction": reconstruction,
+                                      "mse": per_pixel_mse(images, reconstructions), "umap": umap}, images)
 
     def test_step(self, data):
         images = data[0] if isinstance(data, tuple) else data
         reconstructions = self(images, training=False)
         reconstruction = _per_pixel_binary_crossentropy(images, reconstructions)
-        return self._track({"loss": reconstruction, "reconstruction": reconstruction,
-                            "mse": per_pixel_mse(images, reconstructions)}, only_given=True)
+        return _track(self.trackers, {"loss": reconstruction, "reconstruction": reconstruction,
+                                      "mse": per_pixel_mse(images, reconstructions)}, images)
 
-    def _track(self, values: dict, only_given: bool = False) -> dict:
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()
-                if name in values or not only_given}
+
+def _track(trackers: dict, values: dict, images) -> dict:
+    """Adds each batch's means to the epoch's, weighted by the batch's size: unweighted, the
+    short last batch of the test set would count as much as a full one."""
+    count = keras.ops.cast(keras.ops.shape(images)[0], "float32")
+    for name, value in values.items():
+        trackers[name].update_state(value, sample_weight=count)
+    return {name: trackers[name].result() for name in values}
 
 
 def _per_pixel_binary_crossentropy(images, reconstructions):
