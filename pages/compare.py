@@ -21,9 +21,9 @@ if not kinds:
 st.caption("Both maps place the same 10,000 test images, each by its own model's encoder. Hover over "
            "one map: its decoder draws the code under the pointer, and the other model draws the test "
            "image nearest to the pointer in the hovered map, at that image's code in its own map (marked "
-           "there with a pink circle), since the same (z1, z2) means nothing alike in two models. Click an "
-           f"{choice.item()} to ring it in both; a box or lasso selection in one selects the same "
-           f"{choice.item(2)} in the other.")
+           "there with a pink circle), since the same (z1, z2) means nothing alike in two models. Click a "
+           f"point to ring that {choice.item()} in both maps; a box or lasso selection in one selects the "
+           f"same {choice.item(2)} in the other.")
 
 left_column, right_column = st.columns(2)
 # The options are written as they appear in the URL (?left=ae&right=vae); the captions name them.
@@ -50,7 +50,7 @@ def compare_figure(chosen: state.Choice):
     """A map as the map page draws it, smaller, its point traces filled in the browser."""
     figure = figures.latent_map(chosen.class_names, height=480)
     figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest", showlegend=False,
-                         title=dict(text=KIND_LABELS[chosen.kind], x=0.5, font=dict(size=14)))
+                         title=dict(text=KIND_LABELS[chosen.kind], x=0.01, font=dict(size=14)))
     return figure
 
 

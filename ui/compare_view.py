@@ -15,7 +15,8 @@ from . import assets, live, state
 
 _CSS = live._CSS + """
 .pair { display: flex; flex-wrap: wrap; gap: 2rem; }
-.pair .readout { max-width: 22rem; }
+/* Room for the longest readout, so that the maps below never move while the pointer is on them. */
+.pair .readout { width: 22rem; min-height: 4.2em; }
 """
 
 
