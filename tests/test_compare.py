@@ -216,3 +216,65 @@ def test_a_box_selection_in_one_map_selects_the_same_images_in_the_other(compare
                             & (codes["left"][:, 1] >= z2[0]) & (codes["left"][:, 1] <= z2[1]))
     assert len(inside) > 20
     assert len(set(selected) ^ set(inside.tolist())) <= 2, (len(selected), len(inside))  # An edge point or two.
+
+
+# --- What only a VAE has -------------------------------------------------------------------------
+
+needs_vae = pytest.mark.skipif("vae" not in SHIPPED_KINDS, reason="no shipped MNIST VAE")
+
+
+@needs_vae
+def test_the_map_draws_the_chosen_images_posterior_as_its_mean_and_a_2_sigma_ellipse(test_set):
+    import ae_core
+    from test_app_views import _figure
+
+    mean, log_var = ae_core.load_autoencoder(2, "mnist", kind="vae").encode_posterior(test_set[0][[123]])
+    sigma = np.exp(log_var[0] / 2)
+    app = open_app("pages/map.py", kind="vae", index="123")
+    shapes = {shape.get("name"): shape for shape in _figure(app)["layout"]["shapes"]}
+    ellipse = shapes["posterior 2σ"]
+    assert ellipse["type"] == "circle"
+    assert [ellipse["x0"], ellipse["x1"]] == pytest.approx([mean[0, 0] - 2 * sigma[0], mean[0, 0] + 2 * sigma[0]], abs=1e-5)
+    assert [ellipse["y0"], ellipse["y1"]] == pytest.approx([mean[0, 1] - 2 * sigma[1], mean[0, 1] + 2 * sigma[1]], abs=1e-5)
+    assert 0.01 < sigma.min() and sigma.max() < 1  # A real posterior: narrower than the prior.
+    # The plain autoencoder has no posterior, and its map no ellipse.
+    plain = open_app("pages/map.py", kind="ae", index="123")
+    assert "posterior 2σ" not in {shape.get("name") for shape in _figure(plain)["layout"]["shapes"]}
+
+
+@needs_vae
+def test_sampling_from_the_prior_decodes_16_standard_normal_codes():
+    import ae_core
+    from PIL import Image
+
+    from ae_core import store
+
+    app = open_app("pages/grid.py", kind="vae")
+    app.button(key="sample_prior").click().run()
+    app.button(key="sample_prior").click().run()  # The second draw.
+    codes = np.random.default_rng(2).standard_normal((16, 2)).astype(np.float32)
+    caption = next(c.value for c in app.caption if c.value.startswith("Draw 2 "))
+    assert caption.endswith(", ".join(f"({z1:.2f}, {z2:.2f})" for z1, z2 in codes))
+    name = next(m.value for m in app.markdown if "decoded from the prior" in m.value).split("assets/")[1].rstrip(")")
+    shown = np.asarray(Image.open(store.asset_path(name)), dtype=np.int64)[::4, ::4]  # Enlarged 4 times.
+    decoded = ae_core.load_autoencoder(2, "mnist", kind="vae").decode(codes)[..., 0]
+    expected = np.round(decoded.reshape(4, 4, 28, 28).transpose(0, 2, 1, 3).reshape(112, 112) * 255)
+    assert np.abs(shown - expected).max() <= 1
+    assert decoded.std(axis=0).mean() > 0.05  # Sixteen different images.
+
+
+@needs_vae
+def test_the_vae_grid_can_span_the_prior():
+    from test_app_views import _figure
+
+    app = open_app("pages/grid.py", kind="vae", span="prior", size="5")
+    ticks = [float(text) for text in _figure(app)["layout"]["xaxis"]["ticktext"]]
+    assert ticks == pytest.approx(np.linspace(-2, 2, 5).tolist())
+    window = open_app("pages/grid.py", kind="vae", size="5")
+    assert [float(t) for t in _figure(window)["layout"]["xaxis"]["ticktext"]] == pytest.approx(np.linspace(-5, 5, 5).tolist())
+
+
+def test_hostile_compare_links_are_dropped_with_one_line_each():
+    app = open_app("pages/compare.py", left="1e309", right="nan", kind="Infinity")
+    notes = [caption.value for caption in app.caption if "was ignored" in caption.value]
+    assert len(notes) == 3, notes

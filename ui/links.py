@@ -155,7 +155,7 @@ TEST_INDEX = Whole("index", 0, 9999)
 PAGE_PARAMETERS = {
     "map": (OneOf("colour", ("label", "error")), OneOf("background", ("none", "digits", "drift")),
             Whole("density", 5, 40), Number("opacity", 0.1, 1.0, 0.05), TEST_INDEX),
-    "grid": (Whole("size", 2, 30), Range("range", -10.0, 10.0, 0.5)),
+    "grid": (Whole("size", 2, 30), Range("range", -10.0, 10.0, 0.5), OneOf("span", ("range", "prior"))),
     "sliders": (Number("z1", *WINDOW, 0.05), Number("z2", *WINDOW, 0.05)),
     "paths": (Whole("a", 0, 9999), Whole("b", 0, 9999), Whole("steps", 3, 20)),
     "upload": (),
