@@ -32,6 +32,9 @@ left_kind = left_column.selectbox("Left map", list(kinds), key="left", bind="que
 right_kind = right_column.selectbox("Right map", list(kinds), index=min(1, len(kinds) - 1), key="right",
                                     bind="query-params", help=", ".join(f"{k}: {KIND_LABELS[k]}" for k in kinds))
 # The sidebar names each missing kind with the command that trains it.
+if len(kinds) == 1:
+    st.info(f"Only the {KIND_LABELS[kinds[0]]} has weights for {state.DATASETS[choice.dataset]} here, so both "
+            f"maps show it; the sidebar gives the command that trains each other kind.")
 sides = {"left": dataclasses.replace(choice, kind=left_kind), "right": dataclasses.replace(choice, kind=right_kind)}
 for side, chosen in sides.items():
     try:

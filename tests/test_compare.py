@@ -278,3 +278,14 @@ def test_hostile_compare_links_are_dropped_with_one_line_each():
     app = open_app("pages/compare.py", left="1e309", right="nan", kind="Infinity")
     notes = [caption.value for caption in app.caption if "was ignored" in caption.value]
     assert len(notes) == 3, notes
+
+
+def test_compare_with_one_kind_shows_it_on_both_sides_and_says_why():
+    import ae_core
+
+    kinds = ae_core.available_kinds("fashion_mnist")
+    if len(kinds) != 1:
+        pytest.skip("Fashion-MNIST has more than one kind now")
+    app = open_app("pages/compare.py", dataset="fashion_mnist")
+    assert app.selectbox(key="left").value == app.selectbox(key="right").value == kinds[0]
+    assert any("both maps show it" in info.value for info in app.info)

@@ -363,6 +363,8 @@ def formation_figure(choice: Choice) -> go.Figure | None:
 
     A model's files never change once it exists, so its animation is built once.
     """
+    if choice.kind != "ae":
+        return None  # Recordings are read under the autoencoder's file name; another kind's would be its.
     recorded = ae_core.inference.load_formation(choice.dataset, choice.name)
     if recorded is None:
         return None
