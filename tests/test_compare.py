@@ -289,3 +289,26 @@ def test_compare_with_one_kind_shows_it_on_both_sides_and_says_why():
     app = open_app("pages/compare.py", dataset="fashion_mnist")
     assert app.selectbox(key="left").value == app.selectbox(key="right").value == kinds[0]
     assert any("both maps show it" in info.value for info in app.info)
+
+
+# --- The page's websocket view (the protocol client) ---------------------------------------------
+
+@pytest.mark.slow
+def test_the_compare_view_is_small_and_every_page_opens_with_every_kind_over_the_websocket(server):
+    from harness.protocol import Session
+    from test_capacity import VIEW_BUDGET
+
+    if len(SHIPPED_KINDS) < 2:
+        pytest.skip("two shipped kinds are needed to compare")
+    query = f"left={SHIPPED_KINDS[0]}&right={SHIPPED_KINDS[1]}"
+    with Session(server) as session:
+        session.open("compare", query)
+    with Session(server) as session:  # Warm: the points and decoders travel as cached assets.
+        run = session.open("compare", query)
+    assert run.exceptions() == []
+    assert len(run.elements("plotly_chart")) == 2
+    assert run.bytes <= VIEW_BUDGET, run.bytes
+    for kind in SHIPPED_KINDS:
+        for page in ("map", "grid", "sliders", "upload", "paths", "compare", "train"):
+            with Session(server) as session:
+                assert session.open(page, f"kind={kind}").exceptions() == [], (page, kind)
