@@ -26,7 +26,7 @@ st.caption("Both maps place the same 10,000 test images, each by its own model's
            f"same {choice.item(2)} in the other.")
 
 left_column, right_column = st.columns(2)
-# The options are written as they appear in the URL (?left=ae&right=vae); the captions name them.
+# The options are written as they appear in the URL (?left=ae&right=vae); the help names them.
 left_kind = left_column.selectbox("Left map", list(kinds), key="left", bind="query-params",
                                   help=", ".join(f"{k}: {KIND_LABELS[k]}" for k in kinds))
 right_kind = right_column.selectbox("Right map", list(kinds), index=min(1, len(kinds) - 1), key="right",
@@ -36,15 +36,11 @@ if len(kinds) == 1:
     st.info(f"Only the {KIND_LABELS[kinds[0]]} has weights for {state.DATASETS[choice.dataset]} here, so both "
             f"maps show it; the sidebar gives the command that trains each other kind.")
 sides = {"left": dataclasses.replace(choice, kind=left_kind), "right": dataclasses.replace(choice, kind=right_kind)}
-for side, chosen in sides.items():
-    try:
-        state.model(chosen)
-    except ae_core.WeightsError as error:
-        state.stop_with(error)
-try:
+try:  # Each side's card, codes and decoder, or the one sentence that says what to fix.
     for chosen in sides.values():
+        state.model(chosen)
         state.map_data(chosen)
-except ae_core.DataUnavailableError as error:
+except (ae_core.WeightsError, ae_core.DataUnavailableError) as error:
     state.stop_with(error)
 
 
