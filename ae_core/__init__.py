@@ -24,9 +24,9 @@ from .config import TrainConfig  # noqa: E402
 from .data import CLASS_NAMES, DataUnavailableError, load_mnist
 from .digits import DigitSteps, image_to_mnist, prepare_digit
 from .cards import WeightsError, data_mismatch
-from .inference import Autoencoder, available_models, load_autoencoder
+from .inference import Autoencoder, available_kinds, available_models, load_autoencoder
 
 __all__ = [
-    "Autoencoder", "CLASS_NAMES", "available_models", "DataUnavailableError", "DigitSteps", "TrainConfig",
+    "Autoencoder", "CLASS_NAMES", "available_kinds", "available_models", "DataUnavailableError", "DigitSteps", "TrainConfig",
     "WeightsError", "data_mismatch", "image_to_mnist", "load_autoencoder", "load_mnist", "prepare_digit",
 ]

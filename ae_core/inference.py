@@ -182,15 +182,33 @@ def load_autoencoder(latent_dim: int = 2, dataset: str = "mnist", name: str = SH
         return _load(latent_dim, dataset, model_folder(name), kind)
 
 
+def available_kinds(dataset: str = "mnist", name: str = SHIPPED) -> tuple[str, ...]:
+    """The kinds (``config.MODEL_KINDS``, in that order) whose 2-D card the model ``name`` has
+    for ``dataset``; an unknown name has none."""
+    try:
+        folder = model_folder(name)
+    except WeightsError:
+        return ()
+    return tuple(kind for kind in MODEL_KINDS if (folder / f"{weights_stem(2, dataset, kind)}.json").exists())
+
+
+def kind_command(dataset: str, kind: str) -> str:
+    """The command that trains the 2-D model of ``kind`` for ``dataset`` into ``weights/``."""
+    config = (TrainConfig(latent_dim=2, dataset=dataset) if kind == "ae" else
+              TrainConfig(latent_dim=2, dataset=dataset, kind=kind, latent="linear"))
+    return retrain_command(config)
+
+
 def available_models(dataset: str = "mnist") -> list[str]:
-    """Names of the 2-D models for ``dataset``: "shipped" (when its card exists) first,
-    then the models trained in the app, newest first. Unreadable folders are skipped."""
-    stem = weights_stem(2, dataset)
-    names = [SHIPPED] if (WEIGHTS_DIR / f"{stem}.json").exists() else []
+    """Names of the 2-D models for ``dataset`` (of any kind): "shipped" (when a card exists)
+    first, then the models trained in the app, newest first. Unreadable folders are skipped."""
+    stems = [weights_stem(2, dataset, kind) for kind in MODEL_KINDS]
+    names = [SHIPPED] if any((WEIGHTS_DIR / f"{stem}.json").exists() for stem in stems) else []
     trained = []
     folder = models_dir()
-    for card_path in folder.glob(f"*/{stem}.json") if folder.is_dir() else []:
-        if card_path.parent.name.startswith("."):
+    paths = [path for stem in stems for path in folder.glob(f"*/{stem}.json")] if folder.is_dir() else []
+    for card_path in paths:
+        if card_path.parent.name.startswith(".") or card_path.parent.name in [n for _, n in trained]:
             continue  # A run still being written (.staging-<name>), not a model yet.
         try:
             date = json.loads(card_path.read_text()).get("date", "")

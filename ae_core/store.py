@@ -97,15 +97,18 @@ class MapData:
     bundle: bytes  # ae_core.export.decoder_bundle
 
 
-def checked_card(latent_dim: int, dataset: str, name: str = SHIPPED) -> dict:
+def checked_card(latent_dim: int, dataset: str, name: str = SHIPPED, kind: str = "ae") -> dict:
     """A model's card after the checks ``Autoencoder.from_folder`` makes before it builds the
     model (card readable, weights present and matching its SHA-256, latent kind known),
     without importing TensorFlow. Raises ``WeightsError`` with the retrain command."""
     from .inference import model_folder  # Cheap: inference imports TensorFlow only when loading.
 
     folder = model_folder(name)
-    stem = weights_stem(latent_dim, dataset)
-    fix = "Retrain them with: " + retrain_command(TrainConfig(latent_dim=latent_dim, dataset=dataset))
+    stem = weights_stem(latent_dim, dataset, kind)
+    # Another kind than the plain autoencoder needs its linear latent for the command to be valid.
+    suggested = (TrainConfig(latent_dim=latent_dim, dataset=dataset) if kind == "ae" else
+                 TrainConfig(latent_dim=latent_dim, dataset=dataset, kind=kind, latent="linear"))
+    fix = "Retrain them with: " + retrain_command(suggested)
     card = read_model_card(folder, stem, fix)
     if isinstance(card.get("retrain_command"), str):
         fix = f"Retrain them with: {card['retrain_command']}"
@@ -122,27 +125,27 @@ def derived_key(dataset: str, *cards: dict) -> str:
     return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
 
 
-def map_data(dataset: str, name: str = SHIPPED) -> MapData:
+def map_data(dataset: str, name: str = SHIPPED, kind: str = "ae") -> MapData:
     """The 2-D model ``name``'s ``MapData`` on ``dataset``: read from disk when a server
     computed it before (no TensorFlow), else computed (about 3 s with the import) and kept."""
-    folder = cache_dir() / "derived" / derived_key(dataset, checked_card(2, dataset, name))
+    folder = cache_dir() / "derived" / derived_key(dataset, checked_card(2, dataset, name, kind))
     try:
         with np.load(folder / "map.npz", allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in ("latents", "labels", "errors")}
         bundle = (folder / "decoder.bin").read_bytes()
     except (OSError, ValueError, KeyError):
-        return _compute_map_data(dataset, name, folder)
+        return _compute_map_data(dataset, name, folder, kind)
     return _read_only(MapData(arrays["latents"], arrays["labels"].astype(np.int64), arrays["errors"], bundle))
 
 
-def _compute_map_data(dataset: str, name: str, folder: Path) -> MapData:
+def _compute_map_data(dataset: str, name: str, folder: Path, kind: str = "ae") -> MapData:
     from .data import load_mnist
     from .explore import reconstruction_errors
     from .export import decoder_bundle
     from .inference import load_autoencoder
 
     import_tensorflow()
-    model = load_autoencoder(2, dataset, name)
+    model = load_autoencoder(2, dataset, name, kind)
     images, labels = load_mnist("test", dataset)
     data = MapData(model.encode(images), np.asarray(labels, dtype=np.int64),
                    reconstruction_errors(model, images).astype(np.float32), decoder_bundle(model))

@@ -1,6 +1,7 @@
 """The pictures in README.md and docs/, taken from the running app:
 
     python -m harness.screenshots            # writes docs/screenshots/*.png (about a minute)
+    python -m harness.screenshots compare    # only those named
 
 It starts `streamlit run app.py`, opens each view in headless Chromium, hovers, drags and
 draws as a user would, and saves what the browser shows. The tests never write here.
@@ -107,6 +108,28 @@ def formation(page, url: str) -> None:
     strip.save(OUT / "formation.png")
 
 
+def compare(page, url: str) -> None:
+    """The Compare page: a box selected on the left map and shown on the right, then a hover."""
+    page.set_viewport_size({"width": 1400, "height": 1500})  # Streamlit scrolls inside: the table must fit.
+    _open(page, f"{url}/compare?left=ae&right=vae")
+    for key in ("compare_left", "compare_right"):
+        page.wait_for_function(f"() => document.querySelector('.st-key-{key} .js-plotly-plot')"
+                               f"?.dataset.points === '10000'", timeout=120_000)
+    area = _plot_area(page, "compare_left")
+    page.locator(".st-key-compare_left .modebar-btn[data-val=select]").click()
+    page.mouse.move(area["left"] + 0.18 * area["width"], area["top"] + 0.35 * area["height"])
+    page.mouse.down()
+    page.mouse.move(area["left"] + 0.4 * area["width"], area["top"] + 0.65 * area["height"], steps=10)
+    page.mouse.up()
+    page.wait_for_selector(IDLE, timeout=120_000)
+    page.mouse.move(area["left"] + 0.72 * area["width"], area["top"] + 0.3 * area["height"], steps=12)
+    page.wait_for_timeout(600)
+    main = page.locator("[data-testid=stMain]").bounding_box()
+    table = page.locator("[data-testid=stTable]").bounding_box()
+    page.screenshot(path=str(OUT / "compare.png"), full_page=True, clip={
+        "x": main["x"], "y": main["y"], "width": main["width"], "height": table["y"] + table["height"] + 10 - main["y"]})
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
@@ -115,7 +138,9 @@ def main() -> int:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            for take in (hover, pad, paths, grid, drawing, formation):
+            everything = (hover, pad, paths, grid, drawing, formation, compare)
+            # Names on the command line take only those: python -m harness.screenshots compare
+            for take in [take for take in everything if take.__name__ in sys.argv[1:]] or everything:
                 take(page, url)
                 print(f"took {take.__name__}", flush=True)
             browser.close()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import assets, frame, state
+from ui import assets, frame, state, vae
 from ui.figures import grid_figure
 from ui.images import to_png
 
@@ -17,8 +17,16 @@ state.models_or_stop(choice)
 size_column, range_column = st.columns([1, 2])
 size = size_column.slider("Grid size", min_value=2, max_value=30, value=10, key="size",
                           bind="query-params")
+# A VAE's codes follow its prior N(0, I), so its grid can span the prior instead of the window.
+span = "range"
+if choice.kind == "vae":
+    span = size_column.radio("Span", ["range", "prior"], key="span", horizontal=True, bind="query-params",
+                             captions=["the range beside", f"the prior's ±{vae.PRIOR_SPAN:g}σ"])
 low, high = range_column.slider("Range of z1 and z2", min_value=-10.0, max_value=10.0,
-                                value=(-5.0, 5.0), step=0.5, key="range", bind="query-params")
+                                value=(-5.0, 5.0), step=0.5, key="range", bind="query-params",
+                                disabled=span == "prior")
+if span == "prior":
+    low, high = -vae.PRIOR_SPAN, vae.PRIOR_SPAN
 if low >= high:
     st.error("The range needs two different ends; drag them apart.")
     st.stop()
@@ -28,3 +36,19 @@ st.plotly_chart(grid_figure(assets.url(picture), image.shape[0], z1_values, z2_v
 st.download_button("Download the grid (PNG)", data=lambda: to_png(image), key="download_grid",
                    file_name=f"{choice.dataset}_grid_{size}x{size}_{low:g}_{high:g}.png", mime="image/png",
                    on_click="ignore", icon=":material/download:")
+
+if choice.kind == "vae":
+    st.subheader("Sample from the prior")
+    st.caption(f"{vae.PRIOR_SAMPLES} codes z drawn from N(0, I), the prior the VAE was trained towards, "
+               "each decoded: new images the model makes up.")
+
+    def next_draw() -> None:  # A callback: it runs before the page's script, whatever that does.
+        st.session_state["prior_draw"] = st.session_state.get("prior_draw", 0) + 1
+
+    st.button("Sample from the prior", key="sample_prior", icon=":material/casino:", on_click=next_draw)
+    draw = st.session_state.get("prior_draw")
+    if draw:
+        codes, picture = vae.prior_samples(choice, draw)
+        st.markdown(f"![{vae.PRIOR_SAMPLES} images decoded from the prior]({assets.url(picture)})")
+        st.caption(f"Draw {draw} (numpy's default_rng({draw}).standard_normal), row by row: "
+                   + ", ".join(f"({z1:.2f}, {z2:.2f})" for z1, z2 in codes))

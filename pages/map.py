@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from ae_core.explore import tile
-from ui import frame, live, state
+from ui import frame, live, state, vae
 from ui.images import enlarge
 from ui.selection import parse_selection
 
@@ -102,6 +102,10 @@ def explorer() -> None:
     selection = parse_selection(st.session_state.get("map_chart"))
     figure = state.map_figure(choice, colour_by, background, density, opacity,
                               ring=int(index) if index is not None and hover.failed else None)
+    posterior = None
+    if choice.kind == "vae" and index is not None:  # A VAE codes each image as a distribution.
+        posterior = vae.posterior(choice, state.test_images_or_stop(choice)[int(index)])
+        figure = vae.with_ellipse(figure, *posterior)
     with panel:
         # Streamlit makes a plain drag pan when clicks choose points (in select mode a click
         # would clear instead), so the toolbar stays in view and the caption says where to go.
@@ -120,6 +124,10 @@ def explorer() -> None:
             selection_panel(selection.indices, selection.kind, state.test_images_or_stop(choice))
         elif index is not None:
             image_panel(int(index), state.test_images_or_stop(choice))
+            if posterior is not None:
+                mean, sigma = posterior
+                st.caption(f"The VAE's posterior of this {choice.item()}: mean ({mean[0]:.2f}, {mean[1]:.2f}), "
+                           f"σ ({sigma[0]:.2f}, {sigma[1]:.2f}); the ellipse on the map spans 2σ.")
         else:
             st.info(f"Click a point to see that {choice.item()}, or select many with Box or Lasso select.")
 

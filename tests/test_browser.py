@@ -326,7 +326,7 @@ new MutationObserver(() => {
 def test_the_first_visit_after_a_start_never_shows_streamlits_old_page_list(tmp_path, chromium):
     """Streamlit runs pages/map.py by itself on the first visit to /map after a start (its old
     pages/-folder mode) unless the app takes over; the old list would name the files."""
-    ours = {"Latent map", "Decoded grid", "Sliders", "Your image", "Paths", "Train"}
+    ours = {"Latent map", "Decoded grid", "Sliders", "Your image", "Paths", "Compare", "Train"}
     with streamlit_server(tmp_path / "streamlit.log") as (url, _):
         page = chromium.new_page(viewport={"width": 1400, "height": 900})
         page.add_init_script(RECORD_PAGE_LISTS)

@@ -24,6 +24,7 @@ PAGES = (
     ("pages/sliders.py", "Sliders", ":material/tune:", "sliders"),
     ("pages/upload.py", "Your image", ":material/draw:", "upload"),
     ("pages/paths.py", "Paths", ":material/timeline:", "paths"),
+    ("pages/compare.py", "Compare", ":material/compare:", "compare"),
     ("pages/train.py", "Train", ":material/model_training:", "train"),
 )
 

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import ae_core
-from ae_core.config import DATASETS, SHIPPED, WINDOW
+from ae_core.config import DATASETS, MODEL_KINDS, SHIPPED, WINDOW
+from ae_core.inference import kind_command
 
 MAX_LENGTH = 100  # No honest value is longer; a 400-digit number is not a link.
 
@@ -122,6 +123,24 @@ class Known:
         return None, f"{self.name}={values[-1][:20]} was ignored: it must be {self.meaning}."
 
 
+@dataclass(frozen=True)
+class Kind:
+    """A kind of model (``config.MODEL_KINDS``) whose weights exist for the link's dataset and model."""
+    name: str
+    dataset: str
+    model: str
+
+    def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
+        kinds = ae_core.available_kinds(self.dataset, self.model)
+        if len(values) == 1 and values[0] in kinds:
+            return values, None
+        if len(values) == 1 and values[0] in MODEL_KINDS:
+            return None, (f"{self.name}={values[0]} was ignored: this model has no {values[0]} weights for "
+                          f"{self.dataset} yet; train them with `{kind_command(self.dataset, values[0])}`.")
+        return None, (f"{self.name}={values[-1][:20]} was ignored: it must be one of "
+                      f"{', '.join(kinds or MODEL_KINDS)}.")
+
+
 def _runs() -> tuple[str, ...]:
     """The trainings a Train page link can follow: those running or interrupted, and the models
     they became, whichever replica started them."""
@@ -136,10 +155,11 @@ TEST_INDEX = Whole("index", 0, 9999)
 PAGE_PARAMETERS = {
     "map": (OneOf("colour", ("label", "error")), OneOf("background", ("none", "digits", "images", "drift")),
             Whole("density", 5, 40), Number("opacity", 0.1, 1.0, 0.05), TEST_INDEX),
-    "grid": (Whole("size", 2, 30), Range("range", -10.0, 10.0, 0.5)),
+    "grid": (Whole("size", 2, 30), Range("range", -10.0, 10.0, 0.5), OneOf("span", ("range", "prior"))),
     "sliders": (Number("z1", *WINDOW, 0.05), Number("z2", *WINDOW, 0.05)),
     "paths": (Whole("a", 0, 9999), Whole("b", 0, 9999), Whole("steps", 3, 20)),
     "upload": (),
+    "compare": (),  # left and right are kinds, checked in `check` against the link's model.
     # The run this browser started, and its key (pages/train.py), so its starter can stop it.
     "train": (Known("run", _runs, "a training started on this server's Train page"),
               Pattern("key", r"[A-Za-z0-9_-]{16,64}", "the key the Train page gave")),
@@ -167,6 +187,11 @@ def check(url_path: str, params: dict[str, list[str]]) -> tuple[dict[str, list[s
     apply(OneOf("dataset", DATASETS))
     dataset = cleaned.get("dataset", ["mnist"])[-1]  # The models on offer depend on the dataset.
     apply(OneOf("model", tuple(ae_core.available_models(dataset)) or (SHIPPED,)))
+    model = cleaned.get("model", [SHIPPED])[-1]  # The kinds on offer depend on both.
+    apply(Kind("kind", dataset, model))
+    if url_path == "compare":
+        apply(Kind("left", dataset, model))
+        apply(Kind("right", dataset, model))
     for spec in PAGE_PARAMETERS.get(url_path, ()):
         apply(spec)
     if cleaned.get("background") in (["digits"], ["images"]):  # The decoded plane, in the dataset's word.

@@ -30,9 +30,35 @@ def choose_model() -> None:
     if not names:
         st.warning(f"No {state.DATASETS[dataset]} model yet. Train one on the Train page.")
         return
-    st.selectbox("Model", names, key="model", bind="query-params",
-                 help="shipped: the trained weights in weights/. The others were trained on the "
-                      "Train page.")
+    name = st.selectbox("Model", names, key="model", bind="query-params",
+                        help="shipped: the trained weights in weights/. The others were trained on the "
+                             "Train page.")
+    choose_kind(dataset, name)
+
+
+# What each kind is called on the page; the URL keeps the short name (?kind=vae).
+KIND_LABELS = {"ae": "autoencoder (the article's)", "vae": "variational (VAE)",
+               "umap": "neighbourhood-preserving (UMAP loss)"}
+
+
+def choose_kind(dataset: str, name: str) -> None:
+    """Which kind of 2-D model: only the kinds whose weights exist for this dataset and model,
+    and one line with the command that trains each missing one."""
+    kinds = ae_core.available_kinds(dataset, name)
+    if not kinds:
+        return
+    if st.session_state.get("kind") not in kinds:
+        st.session_state["kind"] = kinds[0]  # A kind the other dataset or model had.
+    # Captions, not a format_func: Streamlit would put a formatted label in the URL.
+    st.radio("Kind", list(kinds), key="kind", bind="query-params",
+             captions=[KIND_LABELS[kind] for kind in kinds],
+             help="All kinds share the encoder's body and the decoder; they differ in the loss "
+                  "that places the codes. See docs/model.md.")
+    if name == ae_core.config.SHIPPED:
+        for kind in ae_core.config.MODEL_KINDS:
+            if kind not in kinds:
+                st.caption(f"No shipped {KIND_LABELS[kind]} for {state.DATASETS[dataset]} yet: "
+                           f"train it with `{ae_core.inference.kind_command(dataset, kind)}`.")
 
 
 def render() -> None:
@@ -53,6 +79,7 @@ def render() -> None:
             f"epoch{'s' if card['epochs_run'] != 1 else ''}  \n"
             f"{card['optimizer']} lr {card['learning_rate']:g}, batch {card['batch_size']}  \n"
             f"{card['train_images']:,} training images, trained {card['date'][:10]}  \n"
+            f"{KIND_LABELS.get(choice.kind, choice.kind)}, "
             f"{'shipped weights' if choice.name == 'shipped' else 'model ' + choice.name}")
         problem = ae_core.data_mismatch(card, choice.dataset)
         if problem:

@@ -30,7 +30,7 @@ import streamlit as st
 
 import ae_core
 from ae_core import explore, store
-from ae_core.config import SHIPPED, WINDOW
+from ae_core.config import MODEL_KINDS, SHIPPED, WINDOW
 from ae_core.export import decoder_bundle as export_decoder
 
 from . import assets, figures, images
@@ -45,6 +45,7 @@ DECODED_PLANE = {plural for _, plural in ITEM.values()}  # The map's background 
 class Choice:
     dataset: str = "mnist"  # A key of DATASETS.
     name: str = SHIPPED  # "shipped" or the folder name of a model trained in the app.
+    kind: str = "ae"  # One of ae_core.config.MODEL_KINDS: which model of that name.
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -59,7 +60,9 @@ class Choice:
 def current() -> Choice:
     """The session's dataset and model, as the sidebar set them (defaults otherwise)."""
     dataset = st.session_state.get("dataset") or "mnist"
-    return Choice(dataset if dataset in DATASETS else "mnist", st.session_state.get("model") or SHIPPED)
+    kind = st.session_state.get("kind") or "ae"
+    return Choice(dataset if dataset in DATASETS else "mnist", st.session_state.get("model") or SHIPPED,
+                  kind if kind in MODEL_KINDS else "ae")
 
 
 def stop_with(error: Exception) -> None:
@@ -91,10 +94,10 @@ def loading_for_the_server_lifetime():
 # --- Models and data ---------------------------------------------------------------------
 
 @st.cache_resource(show_spinner="Loading the trained model…")
-def _load_model(latent_dim: int, dataset: str, name: str) -> ae_core.Autoencoder:
+def _load_model(latent_dim: int, dataset: str, name: str, kind: str = "ae") -> ae_core.Autoencoder:
     store.import_tensorflow()  # Or wait while the background loading imports it.
     with loading_for_the_server_lifetime():
-        return ae_core.load_autoencoder(latent_dim, dataset, name)
+        return ae_core.load_autoencoder(latent_dim, dataset, name, kind)
 
 
 class Model:
@@ -102,22 +105,22 @@ class Model:
     ``ae_core.Autoencoder``'s methods (``encode``, ``decode``, …), which load the model the
     first time one is called (at once if the background loading has finished)."""
 
-    def __init__(self, latent_dim: int, dataset: str, name: str):
-        self.latent_dim, self.dataset, self.name = latent_dim, dataset, name
-        self.card = store.checked_card(latent_dim, dataset, name)  # WeightsError when unusable.
+    def __init__(self, latent_dim: int, dataset: str, name: str, kind: str = "ae"):
+        self.latent_dim, self.dataset, self.name, self.kind = latent_dim, dataset, name, kind
+        self.card = store.checked_card(latent_dim, dataset, name, kind)  # WeightsError when unusable.
 
     def __getattr__(self, attribute: str):
-        return getattr(_load_model(self.latent_dim, self.dataset, self.name), attribute)
+        return getattr(_load_model(self.latent_dim, self.dataset, self.name, self.kind), attribute)
 
 
 @st.cache_resource(show_spinner=False)
-def _model(latent_dim: int, dataset: str, name: str) -> Model:
-    return Model(latent_dim, dataset, name)
+def _model(latent_dim: int, dataset: str, name: str, kind: str = "ae") -> Model:
+    return Model(latent_dim, dataset, name, kind)
 
 
 def model(choice: Choice) -> Model:
-    """The chosen 2-D model."""
-    return _model(2, choice.dataset, choice.name)
+    """The chosen 2-D model, of the chosen kind."""
+    return _model(2, choice.dataset, choice.name, choice.kind)
 
 
 def model_10d(choice: Choice) -> Model:
@@ -151,7 +154,7 @@ def test_images_or_stop(choice: Choice) -> np.ndarray:
 @st.cache_resource(show_spinner="Encoding the 10,000 test images…")
 def map_data(choice: Choice) -> store.MapData:
     """The chosen 2-D model's codes, labels and errors of the test set, and its decoder bundle."""
-    return store.map_data(choice.dataset, choice.name)
+    return store.map_data(choice.dataset, choice.name, choice.kind)
 
 
 @st.cache_resource(show_spinner="Encoding the 10,000 test images…")
@@ -352,6 +355,8 @@ def formation_figure(choice: Choice) -> go.Figure | None:
 
     A model's files never change once it exists, so its animation is built once.
     """
+    if choice.kind != "ae":
+        return None  # Recordings are read under the autoencoder's file name; another kind's would be its.
     recorded = ae_core.inference.load_formation(choice.dataset, choice.name)
     if recorded is None:
         return None
