@@ -38,8 +38,9 @@ for name in ("a", "b"):
 def endpoint(name: str) -> tuple[tuple[float, float], np.ndarray, str]:
     """One end of the path: its code, its image and a caption, from the user's choice."""
     st.markdown(f"**End {name}**")
-    source = st.radio(f"End {name} is", sources, key=f"{name.lower()}_from", horizontal=True,
-                      label_visibility="collapsed")
+    # A choice only when there is one: without a drawing, each end is a test image.
+    source = (st.radio(f"End {name} is", sources, key=f"{name.lower()}_from", horizontal=True,
+                       label_visibility="collapsed") if len(sources) > 1 else sources[0])
     if source == "your drawing":
         return tuple(yours["z"]), yours["image"], "your drawing"
     key = f"end_{name.lower()}"

@@ -163,6 +163,7 @@ def test_path_ends_default_to_the_last_two_map_clicks():
     assert not app.exception
     caption = next(c for c in _captions(app) if c.startswith("from "))
     assert "test image #42 " in caption and "test image #4242 " in caption
+    assert not [radio for radio in app.radio if radio.key in ("a_from", "b_from")]  # No choice of one option.
 
 
 def test_path_can_start_at_your_own_digit(test_set):

@@ -17,6 +17,7 @@ const HOVER_HTML = `
   </div>`;
 
 const SVG = "http://www.w3.org/2000/svg";
+const hooked = new WeakSet(); // Charts whose selection already clears the tooltip.
 const RING_RADIUS = 11; // Pixels: wider than a point's marker, so the point shows inside it.
 
 // Keeps a ring over the chart at `view.ring` (a code, or null), above every trace and
@@ -44,6 +45,11 @@ function followRing(view, chartKey) {
     const layout = chart && chart._fullLayout;
     if (!container || !layout || !layout.xaxis || !layout.xaxis.d2p) return;
     for (const plot of chart.querySelectorAll(".nsewdrag")) plot.style.touchAction = "none";
+    if (chart.on && window.Plotly && !hooked.has(chart)) {
+      // A box or lasso selection left the tooltip of the point hovered before it on screen.
+      chart.on("plotly_selected", () => window.Plotly.Fx.unhover(chart));
+      hooked.add(chart);
+    }
     let where = "hidden";
     if (view.ring) {
       const x = layout.xaxis.d2p(view.ring[0]), y = layout.yaxis.d2p(view.ring[1]);
