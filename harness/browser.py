@@ -109,6 +109,8 @@ PICK_ISOLATED_POINT = """
   gd._fullData.forEach((trace) => {
     if (!trace.customdata || trace.visible !== true) return;
     for (let i = 0; i < trace.x.length; i++) {
+      // A trace's undrawn placeholder (null, null) is no point to click.
+      if (!Number.isFinite(trace.x[i]) || !Number.isFinite(trace.y[i])) continue;
       points.push({px: box.left + layout.xaxis._offset + layout.xaxis.d2p(trace.x[i]),
                    py: box.top + layout.yaxis._offset + layout.yaxis.d2p(trace.y[i]),
                    index: Number(trace.customdata[i])});

@@ -14,8 +14,9 @@ from PIL import Image
 from .browser import PICK_ISOLATED_POINT
 
 IDLE = "[data-test-script-state=notRunning]"
+# Drawn with its points: the browser fills the figure's traces from the points asset.
 MAP_DRAWN = ("() => { const gd = document.querySelector('.js-plotly-plot');"
-             " return gd && gd._fullData && gd._fullData.length >= 10; }")
+             " return gd && gd._fullData && gd._fullData.length >= 10 && Number(gd.dataset.points) >= 10000; }")
 # The clicked point's heading and its three images, each loaded (an image served by another
 # replica than the session's would be a 404, and never load).
 POINT_SHOWN = ("(index) => { const h = [...document.querySelectorAll('h3')].find("

@@ -254,8 +254,16 @@ def _open_sessions(context, base_url: str, path: str, count: int) -> list[Sessio
 def server(tmp_path_factory):
     from harness.browser import streamlit_server
 
+    from ui.warmup import READY
+
     log = tmp_path_factory.mktemp("uploads") / "streamlit.log"
     with streamlit_server(log) as (url, process):
+        # The server loads TensorFlow in the background after its start: the floods' memory
+        # is measured from the level after that, not during it.
+        deadline = time.monotonic() + 300
+        while READY not in log.read_text():
+            assert time.monotonic() < deadline, "the server's background loading never finished"
+            time.sleep(0.5)
         yield url, process
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]

@@ -27,6 +27,7 @@ DATASET = "mnist"  # The sidebar's default: what most first views ask for.
 LATEST = 8.0  # Seconds after the start at which loading begins anyway.
 AFTER_ASSET = 1.5  # The first page's other assets are still on their way when one has gone.
 SWITCH_SECONDS = 0.0005
+READY = "Loaded in the background: TensorFlow, the default models and the test set."
 _begun = threading.Event()
 _lock = threading.Lock()
 
@@ -80,6 +81,7 @@ def _load() -> None:
             ae_core.load_autoencoder(10, DATASET)
             ae_core.load_mnist("test", DATASET)
         store.map_data(DATASET)
+        print(READY, file=sys.stderr, flush=True)  # One line: memory measurements wait for it.
     except Exception as error:  # A page that needs what failed shows the reason itself.
         logging.getLogger(__name__).warning("Loading in the background stopped: %s", error)
     finally:
