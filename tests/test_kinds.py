@@ -239,8 +239,8 @@ TARGETS = {("vae", "mnist"): (0.044, None, None), ("umap", "mnist"): (0.0425, 0.
            ("vae", "fashion_mnist"): (0.031, None, None), ("umap", "fashion_mnist"): (0.0294, 0.74, 0.02)}
 # Targets a shipped model is known to miss, with what it measured: a strict expected
 # failure, so that meeting it one day is noticed too.
-KNOWN_MISSES = {("umap", "mnist"): "5-NN measured MEASURED against the 93% target: with the article's "
-                                   "8-filter encoder the UMAP loss plateaus (docs/model.md)"}
+KNOWN_MISSES = {("umap", "mnist"): "5-NN measured 73.7% against the 93% target: with the article's "
+                                   "8-filter encoder the UMAP loss falls only slowly (docs/model.md)"}
 
 
 def _original(dataset, split):
