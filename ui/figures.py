@@ -18,7 +18,7 @@ def palette_rgb() -> np.ndarray:
 
 
 def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: np.ndarray | None = None,
-               height: int = 460) -> go.Figure:
+               height: int = 460, half_width: float = WINDOW[1]) -> go.Figure:
     """WebGL scatter of the test latents, with its point traces left empty.
 
     The browser fills them from the points asset (``ui/live/map_points.js``): each point
@@ -52,6 +52,8 @@ def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: n
             hovertemplate="%{text}<br>test index %{customdata}<br>"
                           "z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
     low, high = WINDOW
+    # The window and every code in view: a UMAP-loss model's codes reach well beyond it.
+    extent = max(high, half_width) + 0.5
     # A layout shape, not a trace: the outline cannot be clicked or selected.
     figure.add_shape(type="rect", x0=low, y0=low, x1=high, y1=high,
                      line=dict(color="#444", width=1.5, dash="dash"))
@@ -64,8 +66,8 @@ def latent_map(class_names: tuple[str, ...], colour_by: str = "label", errors: n
         # range beyond the data: a phone's narrow chart showed z2 from -15 to 15 around it. The
         # height keeps the whole plot in view at 1280x720 as the page opens (a resize from the
         # browser would be undone by Streamlit's next draw of the figure).
-        xaxis=dict(title="z1", range=[low - 0.5, high + 0.5], zeroline=False, constrain="domain"),
-        yaxis=dict(title="z2", range=[low - 0.5, high + 0.5], zeroline=False,
+        xaxis=dict(title="z1", range=[-extent, extent], zeroline=False, constrain="domain"),
+        yaxis=dict(title="z2", range=[-extent, extent], zeroline=False,
                    scaleanchor="x", scaleratio=1, constrain="domain"),
         uirevision="latent-map")
     return figure

@@ -251,7 +251,8 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
     the points asset. Re-sending an unchanged figure costs nothing in the browser, so a click
     on the map only redraws the panel beside it.
     """
-    figure = figures.latent_map(choice.class_names, colour_by, test_errors(choice))
+    figure = figures.latent_map(choice.class_names, colour_by, test_errors(choice),
+                                half_width=float(np.abs(test_latents(choice)).max()))
     # What st.plotly_chart gives a chart whose clicks select points, written into the figure:
     # Streamlit sets it in its own copy of the figure a moment after drawing it, and a restyle
     # that fills the points in between (ui/live/map_points.js) reports the figure without it
