@@ -160,7 +160,7 @@ def warm_up(url: str, sessions: int) -> None:
     for _ in range(sessions):
         with Session(url, timeout=180) as session:
             view = session.open("map")
-            session.set_value(view.widget("plotly_chart", "map_chart"), point_selection(view.chart_points("map_chart")[0]))
+            session.set_value(view.widget("plotly_chart", "map_chart"), point_selection(view.chart_points("map_chart", session)[0]))
             view = session.set_value(view.widget("radio", "Under the points"), "digits")
             session.set_value(view.widget("slider", "density"), 30)
             for page in ("sliders", "upload", "grid", "paths", "train"):

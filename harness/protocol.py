@@ -154,6 +154,8 @@ class Run:
                 else:
                     continue
                 for index, (x, y) in enumerate(zip(xs, ys)):
+                    if x is None or y is None:
+                        continue  # A trace's undrawn placeholder, until the points fill it.
                     point = {"curve_number": curve, "point_number": index, "point_index": index,
                              "x": float(x), "y": float(y)}
                     if custom is not None and index < len(custom):
