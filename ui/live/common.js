@@ -25,6 +25,26 @@ function fetchAsset(url, cache, read) {
   return cache.get(url);
 }
 
+// The map's points (ae_core.store.points_blob): a 4-byte length, a JSON header naming each
+// array's offset and dtype and the count, then the arrays. Each set is fetched and read once.
+const pointSets = new Map(); // points URL -> Promise of its arrays
+
+function readPoints(buffer) {
+  const headerLength = new DataView(buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+  const start = 4 + headerLength;
+  const types = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
+  const points = { count: header.count };
+  for (const [name, spec] of Object.entries(header.arrays)) {
+    points[name] = new types[spec.dtype](buffer, start + spec.offset, header.count);
+  }
+  return points;
+}
+
+function pointsAt(url) {
+  return fetchAsset(url, pointSets, readPoints);
+}
+
 const decoders = new Map(); // bundle URL -> Promise of its decoder: each model is read and checked once.
 function decoderAt(url) {
   return fetchAsset(url, decoders, (buffer) => {

@@ -25,19 +25,6 @@ const COMPARE_HTML = `
 
 const SIDES = ["left", "right"];
 const OTHER = { left: "right", right: "left" };
-const comparePoints = new Map(); // points URL -> Promise of its arrays
-
-function readComparePoints(buffer) {
-  const headerLength = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
-  const start = 4 + headerLength;
-  const types = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
-  const points = { count: header.count };
-  for (const [name, spec] of Object.entries(header.arrays)) {
-    points[name] = new types[spec.dtype](buffer, start + spec.offset, header.count);
-  }
-  return points;
-}
 
 function chartOf(key) {
   const chart = document.querySelector(`.st-key-${key} .js-plotly-plot`);
@@ -129,7 +116,7 @@ export default function (component) {
   }
   view.settings = settings;
   const loads = SIDES.flatMap((side) => [decoderAt(settings[side].decoder),
-    fetchAsset(settings[side].points, comparePoints, readComparePoints)]);
+    pointsAt(settings[side].points)]);
   Promise.all(loads).then(([leftDecoder, leftPoints, rightDecoder, rightPoints]) => {
     if (view.settings !== settings) return;
     view.decoders = { left: leftDecoder, right: rightDecoder };

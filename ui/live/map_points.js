@@ -7,20 +7,6 @@
 // by reconstruction error). Each point's customdata is its test index, which clicks and box
 // or lasso selections report to the server as before.
 
-const pointSets = new Map(); // points URL -> Promise of its arrays
-
-function readPoints(buffer) {
-  const headerLength = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
-  const start = 4 + headerLength;
-  const types = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
-  const points = { count: header.count };
-  for (const [name, spec] of Object.entries(header.arrays)) {
-    points[name] = new types[spec.dtype](buffer, start + spec.offset, header.count);
-  }
-  return points;
-}
-
 // What restyle sets on one trace: its points' codes, test indices and, for "all", colours
 // and hover text.
 function traceUpdate(points, which, classes) {
@@ -68,7 +54,7 @@ export default function ({ data, parentElement }) {
     views.set(parentElement, view);
   }
   view.settings = settings;
-  fetchAsset(settings.points, pointSets, readPoints).then((points) => {
+  pointsAt(settings.points).then((points) => {
     if (view.settings === settings) view.points = points;
   });
   if (!view.frame) {
