@@ -366,3 +366,21 @@ def test_streamlit_runs_the_frame_on_the_first_visit_to_a_page_named_like_its_fi
         ran = page.get_by_text("the frame ran").count()
         page.close()
     assert ran == 1
+
+
+def test_a_box_selection_clears_the_tooltip_of_the_point_hovered_before_it(page, server):
+    page.goto(f"{server}/map")
+    _wait_for_map(page)
+    target = page.evaluate(PICK_ISOLATED_POINT, [6])
+    page.mouse.move(target["px"], target["py"])
+    page.wait_for_selector(".st-key-map_chart .hoverlayer .hovertext")  # Its tooltip shows.
+    page.locator(".st-key-map_chart .modebar-btn[data-title='Box Select']").click()
+    area = page.evaluate("() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');"
+                         " const box = gd.getBoundingClientRect(), x = gd._fullLayout.xaxis, y = gd._fullLayout.yaxis;"
+                         " return {left: box.left + x._offset, top: box.top + y._offset, width: x._length, height: y._length}; }")
+    page.mouse.move(area["left"] + 0.3 * area["width"], area["top"] + 0.3 * area["height"])
+    page.mouse.down()
+    page.mouse.move(area["left"] + 0.6 * area["width"], area["top"] + 0.6 * area["height"], steps=10)
+    page.mouse.up()
+    page.get_by_text("digits selected (box)", exact=False).wait_for()
+    assert page.locator(".st-key-map_chart .hoverlayer .hovertext").count() == 0
