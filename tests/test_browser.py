@@ -180,13 +180,8 @@ def test_map_with_the_manifold_under_it(page, server):
     assert page.locator(".js-plotly-plot svg image").count() == 1  # Drawn, not just in the layout.
 
 
-def test_box_select_from_the_toolbar_in_view_shows_the_selection(page, server):
-    page.goto(f"{server}/map")
-    _wait_for_map(page)
-    page.mouse.move(5, 5)  # Away from the chart: its toolbar must show without a hover.
-    button = page.locator(".st-key-map_chart .modebar-btn[data-title='Box Select']")
-    assert button.is_visible()
-    button.click()
+def _drag_a_box(page) -> None:
+    """Drag the mouse over the middle of the map's plot, from 30% to 60% of each axis."""
     area = page.evaluate("() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');"
                          " const box = gd.getBoundingClientRect(), x = gd._fullLayout.xaxis, y = gd._fullLayout.yaxis;"
                          " return {left: box.left + x._offset, top: box.top + y._offset, width: x._length, height: y._length}; }")
@@ -194,6 +189,16 @@ def test_box_select_from_the_toolbar_in_view_shows_the_selection(page, server):
     page.mouse.down()
     page.mouse.move(area["left"] + 0.6 * area["width"], area["top"] + 0.6 * area["height"], steps=10)
     page.mouse.up()
+
+
+def test_box_select_from_the_toolbar_in_view_shows_the_selection(page, server):
+    page.goto(f"{server}/map")
+    _wait_for_map(page)
+    page.mouse.move(5, 5)  # Away from the chart: its toolbar must show without a hover.
+    button = page.locator(".st-key-map_chart .modebar-btn[data-title='Box Select']")
+    assert button.is_visible()
+    button.click()
+    _drag_a_box(page)
     page.get_by_text("digits selected (box)", exact=False).wait_for()
     page.get_by_text("picked at random", exact=False).wait_for()
 
@@ -375,12 +380,6 @@ def test_a_box_selection_clears_the_tooltip_of_the_point_hovered_before_it(page,
     page.mouse.move(target["px"], target["py"])
     page.wait_for_selector(".st-key-map_chart .hoverlayer .hovertext")  # Its tooltip shows.
     page.locator(".st-key-map_chart .modebar-btn[data-title='Box Select']").click()
-    area = page.evaluate("() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');"
-                         " const box = gd.getBoundingClientRect(), x = gd._fullLayout.xaxis, y = gd._fullLayout.yaxis;"
-                         " return {left: box.left + x._offset, top: box.top + y._offset, width: x._length, height: y._length}; }")
-    page.mouse.move(area["left"] + 0.3 * area["width"], area["top"] + 0.3 * area["height"])
-    page.mouse.down()
-    page.mouse.move(area["left"] + 0.6 * area["width"], area["top"] + 0.6 * area["height"], steps=10)
-    page.mouse.up()
+    _drag_a_box(page)
     page.get_by_text("digits selected (box)", exact=False).wait_for()
     assert page.locator(".st-key-map_chart .hoverlayer .hovertext").count() == 0
