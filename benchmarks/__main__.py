@@ -44,12 +44,13 @@ def repeat(function, count: int, warmup: int = 5) -> list[float]:
 def inference_rows() -> list[tuple]:
     """Autoencoder.decode/encode against the article's predict() on the same models."""
     import ae_core
+    from ae_core.config import WINDOW
     from ae_core.explore import latent_grid
 
     model = ae_core.load_autoencoder(2)
     decoder, encoder = model._decoder, model._encoder  # The same Keras models, for predict().
     one = np.zeros((1, 2), dtype=np.float32)
-    grid, _, _ = latent_grid(10, -5, 5)
+    grid, _, _ = latent_grid(10, *WINDOW)
     images, _ = ae_core.load_mnist("test")
     rows = []
     ours = percentiles(repeat(lambda: model.decode(one), 300))

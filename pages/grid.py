@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import assets, frame, state, vae
+from ui import assets, frame, links, state, vae
 from ui.figures import grid_figure
 from ui.images import to_png
 
@@ -15,16 +15,13 @@ st.caption("Each cell is the decoder's drawing of one point (z1, z2) of a regula
 state.models_or_stop(choice)
 
 size_column, range_column = st.columns([1, 2])
-size = size_column.slider("Grid size", min_value=2, max_value=30, value=10, key="size",
-                          bind="query-params")
+size = links.GRID_SIZE.draw(size_column, "Grid size")
 # A VAE's codes follow its prior N(0, I), so its grid can span the prior instead of the window.
 span = "range"
 if choice.kind == "vae":
-    span = size_column.radio("Span", ["range", "prior"], key="span", horizontal=True, bind="query-params",
-                             captions=["the range beside", f"the prior's ±{vae.PRIOR_SPAN:g}σ"])
-low, high = range_column.slider("Range of z1 and z2", min_value=-10.0, max_value=10.0,
-                                value=(-5.0, 5.0), step=0.5, key="range", bind="query-params",
-                                disabled=span == "prior")
+    span = links.GRID_SPAN.draw(size_column, "Span", horizontal=True,
+                                 captions=["the range beside", f"the prior's ±{vae.PRIOR_SPAN:g}σ"])
+low, high = links.GRID_RANGE.draw(range_column, "Range of z1 and z2", disabled=span == "prior")
 if span == "prior":
     low, high = -vae.PRIOR_SPAN, vae.PRIOR_SPAN
 if low >= high:

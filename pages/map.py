@@ -4,8 +4,9 @@ anywhere, click or select to see the images themselves."""
 import numpy as np
 import streamlit as st
 
+from ae_core.config import WINDOW
 from ae_core.explore import tile
-from ui import frame, live, state, vae
+from ui import frame, links, live, state, vae
 from ui.images import enlarge
 from ui.selection import parse_selection
 
@@ -18,7 +19,7 @@ choice = state.current()
 st.title("Latent map")
 st.caption(f"Each dot is one test image at the code (z1, z2) the encoder gives it. Hover anywhere "
            f"(or hold a finger on the map) to see what the decoder draws there; click a dot to "
-           f"choose that {choice.item()}. The dashed square is the [-5, 5]² window of the decoded grid.")
+           f"choose that {choice.item()}. The dashed square is the [{WINDOW[0]:g}, {WINDOW[1]:g}]² window of the decoded grid.")
 
 # The models first: the table below is encoded by the 2-D model.
 model, model_10d = state.models_or_stop(choice)
@@ -28,23 +29,20 @@ table = state.test_table_or_stop(choice)
 # popover, so that the map itself is in view as the page opens, on a laptop's screen too.
 with st.popover("Colours and background", icon=":material/palette:"):
     # The options are written as they appear in the URL (?colour=error&background=drift).
-    colour_by = st.radio(
-        "Colour the points by", ["label", "error"], key="colour", horizontal=True, bind="query-params",
-        captions=["its class", "how badly it is reconstructed"])
+    colour_by = links.COLOUR.draw(st, "Colour the points by", horizontal=True,
+                                   captions=["its class", "how badly it is reconstructed"])
     # "digits" on MNIST, "images" on Fashion-MNIST: the link's word is the option's own.
     decoded = choice.item(2)
-    background = st.radio(
-        "Under the points", ["none", decoded, "drift"], key="background", horizontal=True,
-        bind="query-params", captions=["", "the decoded plane", "‖z − E(D(z))‖"],
+    background = links.BACKGROUND.draw(
+        st, "Under the points", offered=links.backgrounds(decoded), horizontal=True,
+        captions=["", "the decoded plane", "‖z − E(D(z))‖"],
         help=f"{decoded}: what the decoder draws at each place of the plane. drift: how far decoding "
              "then re-encoding moves a point; dark where the decoder draws images the encoder "
              "would never produce.")
-    density = st.slider("Background density", 5, 40, 20, key="density",
-                        bind="query-params", disabled=background == "none",
-                        help="Images per side of the decoded background, and half the cells "
-                             "per side of the drift map")
-    opacity = st.slider("Background opacity", 0.1, 1.0, 0.5, 0.05, key="opacity",
-                        bind="query-params", disabled=background == "none")
+    density = links.DENSITY.draw(st, "Background density", disabled=background == "none",
+                                   help="Images per side of the decoded background, and half the cells "
+                                        "per side of the drift map")
+    opacity = links.OPACITY.draw(st, "Background opacity", disabled=background == "none")
 
 
 def follow_click() -> None:
@@ -91,9 +89,8 @@ def explorer() -> None:
     chart_column, panel = st.columns([3, 2], gap="medium")
     with panel:
         hover_slot = st.container()  # Above the number, though it needs the number first.
-        index = st.number_input(f"Test image (0 to {len(table) - 1})", min_value=0, max_value=len(table) - 1,
-                                value=None, step=1, key="index", bind="query-params",
-                                placeholder="click a point, or type a number")
+        index = links.TEST_INDEX.draw(st, f"Test image (0 to {len(table) - 1})",
+                                              placeholder="click a point, or type a number")
     chosen = None if index is None else tuple(float(v) for v in table.iloc[int(index)][["z1", "z2"]])
     with hover_slot:
         # The browser rings the chosen image over the chart, so a click leaves the figure

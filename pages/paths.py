@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ae_core.explore import decode_path, tile
-from ui import frame, live, state
+from ui import frame, links, live, state
 from ui.images import enlarge, to_png
 
 frame.require()
@@ -25,8 +25,8 @@ sources = ["test image", "your drawing"] if yours is not None else ["test image"
 # written into the link by hand: they also come from clicks on the map, which an input
 # bound to the URL would not carry into it. A link's ends (checked by ui.links) come first,
 # then the last two images clicked on the map whenever those change.
-ends = st.session_state.setdefault("path_ends", {"a": int(st.query_params.get("a", 0)),
-                                                 "b": int(st.query_params.get("b", 3))})
+ends = st.session_state.setdefault("path_ends", {name: int(st.query_params.get(name, spec.default))
+                                                 for name, spec in links.PATH_ENDS.items()})
 clicks = st.session_state.get("recent_clicks", [])
 if len(clicks) >= 2 and st.session_state.get("path_clicks") != clicks:
     st.session_state["path_clicks"] = clicks
@@ -44,8 +44,9 @@ def endpoint(name: str) -> tuple[tuple[float, float], np.ndarray, str]:
     if source == "your drawing":
         return tuple(yours["z"]), yours["image"], "your drawing"
     key = f"end_{name.lower()}"
-    index = st.number_input(f"Test image for end {name} (0 to {len(table) - 1})", min_value=0,
-                            max_value=len(table) - 1, step=1, key=key,
+    spec = links.PATH_ENDS[name.lower()]
+    index = st.number_input(f"Test image for end {name} (0 to {len(table) - 1})", min_value=spec.low,
+                            max_value=spec.high, step=1, key=key,
                             on_change=lambda: ends.update({name.lower(): st.session_state[key]}))
     st.query_params[name.lower()] = str(int(index))
     row = table.iloc[int(index)]
@@ -59,8 +60,7 @@ with a_column:
 with b_column:
     end, end_image, end_caption = endpoint("B")
 with steps_column:
-    steps = st.slider("Images along the path", min_value=3, max_value=20, value=10, key="steps",
-                      bind="query-params")
+    steps = links.PATH_STEPS.draw(st, "Images along the path")
 if yours is None:
     st.caption("Draw or upload an image on the *Your image* page to use it as an end.")
 

@@ -3,8 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from ae_core.config import WINDOW
-from ui import frame, live, state
+from ui import frame, links, live, state
 from ui.images import enlarge, mark
 
 frame.require()
@@ -29,10 +28,8 @@ def explorer() -> None:
     controls, pad_column = st.columns([1, 3], gap="large")
     with controls:
         # Bound to the URL: /sliders?z1=1.5&z2=-2 opens that point, and moving follows it.
-        z1 = st.slider("z1", min_value=WINDOW[0], max_value=WINDOW[1], value=0.0, step=live.PAD_STEP,
-                       key="z1", bind="query-params")
-        z2 = st.slider("z2", min_value=WINDOW[0], max_value=WINDOW[1], value=0.0, step=live.PAD_STEP,
-                       key="z2", bind="query-params")
+        z1 = links.Z1.draw(st, "z1")
+        z2 = links.Z2.draw(st, "z2")
         if table is None:
             st.warning(f"The map under the pad needs the test set. {problem}")
     with pad_column:

@@ -108,9 +108,23 @@ def test_blank_upload_says_no_digit_found():
 
 
 def test_grid_controls_change_the_grid():
+    import ae_core
+    from ae_core import store
+
     app = _run("pages/grid.py")
     app.slider(key="size").set_value(5).run()
+    app.slider(key="range").set_value((-3.0, 3.0)).run()
     assert not app.exception and not app.error
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    name = figure["layout"]["images"][0]["source"].rsplit("/", 1)[-1]
+    picture = np.asarray(Image.open(store.asset_path(name)).convert("L"), dtype=np.int64)
+    assert picture.shape == (5 * 28, 5 * 28)
+    # Cell (row, column) is the decoder's image at z1 = -3 + 1.5 column, z2 = 3 - 1.5 row.
+    model = ae_core.load_autoencoder(2)
+    for row, column in [(0, 0), (0, 4), (2, 2), (4, 1)]:
+        expected = model.decode(np.array([[-3 + 1.5 * column, 3 - 1.5 * row]], dtype=np.float32))[0, ..., 0]
+        cell = picture[28 * row:28 * (row + 1), 28 * column:28 * (column + 1)]
+        assert np.abs(cell - np.round(expected * 255)).max() <= 1, (row, column)
 
 
 NO_DATA_CHILD = """

@@ -6,6 +6,7 @@ is in view as the page opens."""
 from __future__ import annotations
 
 import json
+import warnings
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -19,9 +20,15 @@ TIMEOUT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with streamlit_server(tmp_path_factory.mktemp("touch") / "streamlit.log") as (url, _):
-        yield url
+def server_and_log(tmp_path_factory):
+    log = tmp_path_factory.mktemp("touch") / "streamlit.log"
+    with streamlit_server(log) as (url, _):
+        yield url, log
+
+
+@pytest.fixture
+def server(server_and_log):
+    return server_and_log[0]
 
 
 @pytest.fixture
@@ -29,8 +36,29 @@ def phone(chromium):
     context = chromium.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    page.console_lines = []  # What the page said, for the report of a page that never drew.
+    page.on("console", lambda message: page.console_lines.append(f"{message.type}: {message.text}"))
     yield page, context.new_cdp_session(page)
     context.close()
+
+
+def _open(page, url: str, ready: str, log) -> None:
+    """Open ``url`` and wait for the element ``ready``. A page that has not drawn it after a
+    minute is reported (its text, its console, the server's log) and opened once more: what
+    is tested here is the finger, and the report says what the page load did."""
+    report = None
+    for attempt in range(2):
+        page.goto(url)
+        try:
+            page.wait_for_selector(ready, timeout=TIMEOUT_MS * 2 // 3)
+            if attempt:
+                warnings.warn(report)
+            return
+        except Exception:
+            report = (f"{url} showed no {ready} within {TIMEOUT_MS * 2 // 3000} s. The page said: "
+                      f"{page.inner_text('body')[:1500]!r}. Its console: {page.console_lines[-20:]}. "
+                      f"The server's log ends: {log.read_text()[-3000:]}")
+    raise AssertionError(report)
 
 
 def _touch(cdp, kind: str, x: float | None = None, y: float | None = None) -> None:
@@ -121,12 +149,13 @@ def _pad_point(box: dict, z: tuple[float, float]) -> tuple[float, float]:
     return (box["x"] + (34 + (z[0] + 5) / 10 * 276) * scale, box["y"] + (8 + (5 - z[1]) / 10 * 276) * scale)
 
 
-def test_the_pad_and_the_scrubber_follow_a_finger_with_their_image_in_view(phone, server):
+def test_the_pad_and_the_scrubber_follow_a_finger_with_their_image_in_view(phone, server_and_log):
     import ae_core
 
     model = ae_core.load_autoencoder(2)
     page, cdp = phone
-    page.goto(f"{server}/sliders")
+    server, log = server_and_log
+    _open(page, f"{server}/sliders", ".st-key-live_pad canvas.digit", log)
     pad = page.locator(".st-key-live_pad canvas.pad")
     digit = page.locator(".st-key-live_pad canvas.digit")
     page.wait_for_function("(c) => !!c.dataset.z", arg=digit.element_handle())
@@ -148,7 +177,7 @@ def test_the_pad_and_the_scrubber_follow_a_finger_with_their_image_in_view(phone
     link = parse_qs(urlsplit(page.url).query)
     assert abs(float(link["z1"][0]) - 2.0) <= 0.1 and abs(float(link["z2"][0]) + 1.0) <= 0.1, page.url
 
-    page.goto(f"{server}/paths?a=5&b=17")
+    _open(page, f"{server}/paths?a=5&b=17", ".st-key-live_scrubber canvas.digit", log)
     track = page.locator(".st-key-live_scrubber canvas.track")
     image = page.locator(".st-key-live_scrubber canvas.digit")
     page.wait_for_function("(c) => !!c.dataset.code", arg=image.element_handle())

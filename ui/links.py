@@ -1,10 +1,12 @@
-"""Every value a link can carry, checked before any widget sees it.
+"""Every control a link can set, declared once: the page draws its widget from the
+declaration, and the link check refuses exactly what that widget cannot take.
 
 A page's controls are bound to the URL, so a link reopens a view. Streamlit parses a bound
 value itself when the session starts, and some values crash it (an integer input given
-``1e309``). So ``app.py`` checks the link first: a reversed range is put in order, a value
-no control could take is dropped with one line saying so, and when anything changed the
-page is opened again on the cleaned link, which is the one Streamlit then reads.
+``1e309``) or put a widget where no drag can (a slider between its steps). So ``app.py``
+checks the link first: a reversed range is put in order, a value no control could take is
+dropped with one line saying so, and when anything changed the page is opened again on the
+cleaned link, which is the one Streamlit then reads.
 
 >>> Whole("index", 0, 9999).check(["1e309"])
 (None, 'index=1e309 was ignored: it must be a whole number from 0 to 9999.')
@@ -24,6 +26,7 @@ from ae_core.config import DATASETS, MODEL_KINDS, SHIPPED, WINDOW
 from ae_core.inference import kind_command
 
 MAX_LENGTH = 100  # No honest value is longer; a 400-digit number is not a link.
+BIND = "query-params"  # Streamlit keeps a widget with this and a key in the URL, under the key.
 
 
 def _number(text: str) -> float | None:
@@ -45,6 +48,8 @@ class Whole:
     name: str
     low: int
     high: int
+    default: int | None = None
+    widget: str = "slider"  # Or "number_input": a box to type in, which may start empty.
 
     def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
         number = _number(values[-1])
@@ -53,6 +58,12 @@ class Whole:
         return None, (f"{self.name}={values[-1][:20]} was ignored: it must be a whole number from "
                       f"{self.low} to {self.high}.")
 
+    def draw(self, where, label: str, **options) -> int | None:
+        """Draw this control in ``where`` (``st`` or a container), bound to the URL; ``options``
+        go to Streamlit's widget as they are."""
+        return getattr(where, self.widget)(label, min_value=self.low, max_value=self.high, value=self.default,
+                                           step=1, key=self.name, bind=BIND, **options)
+
 
 @dataclass(frozen=True)
 class Number:
@@ -60,6 +71,7 @@ class Number:
     low: float
     high: float
     step: float
+    default: float
 
     def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
         number = _number(values[-1])
@@ -69,6 +81,10 @@ class Number:
         return None, (f"{self.name}={values[-1][:20]} was ignored: it must be a number from "
                       f"{self.low:g} to {self.high:g} in steps of {self.step:g}.")
 
+    def draw(self, where, label: str, **options) -> float:
+        return where.slider(label, min_value=self.low, max_value=self.high, value=self.default, step=self.step,
+                            key=self.name, bind=BIND, **options)
+
 
 @dataclass(frozen=True)
 class Range:
@@ -76,15 +92,21 @@ class Range:
     low: float
     high: float
     step: float
+    default: tuple[float, float]
 
     def check(self, values: list[str]) -> tuple[list[str] | None, str | None]:
         numbers = [_number(value) for value in values]
-        if len(numbers) == 2 and None not in numbers and numbers[0] != numbers[1] and all(
+        # Equal ends are allowed: the slider's two handles can meet, and the page says what to do then.
+        if len(numbers) == 2 and None not in numbers and all(
                 self.low <= number <= self.high and _steps_from(self.low, number, self.step)
                 for number in numbers):
             return [f"{number:g}" for number in sorted(numbers)], None  # Reversed ends: put in order.
-        return None, (f"{self.name}={'&'.join(values)[:40]} was ignored: it takes two different "
-                      f"numbers from {self.low:g} to {self.high:g} in steps of {self.step:g}.")
+        return None, (f"{self.name}={'&'.join(values)[:40]} was ignored: it takes two numbers from "
+                      f"{self.low:g} to {self.high:g} in steps of {self.step:g}.")
+
+    def draw(self, where, label: str, **options) -> tuple[float, float]:
+        return where.slider(label, min_value=self.low, max_value=self.high, value=self.default, step=self.step,
+                            key=self.name, bind=BIND, **options)
 
 
 @dataclass(frozen=True)
@@ -97,6 +119,14 @@ class OneOf:
             return values, None
         return None, (f"{self.name}={values[-1][:20]} was ignored: it must be one of "
                       f"{', '.join(self.options)}.")
+
+    def draw(self, where, label: str, offered: tuple[str, ...] | None = None, **options) -> str:
+        """Draw this control as a radio group offering ``offered`` (by default all its options)."""
+        offered = self.options if offered is None else offered
+        if not set(offered) <= set(self.options):
+            raise ValueError(f"The {self.name} control offers only {', '.join(self.options)}, not "
+                             f"{', '.join(sorted(set(offered) - set(self.options)))}; declare them in ui/links.py.")
+        return where.radio(label, list(offered), key=self.name, bind=BIND, **options)
 
 
 @dataclass(frozen=True)
@@ -150,20 +180,41 @@ def _runs() -> tuple[str, ...]:
     return tuple(path.name.removeprefix(".staging-") for path in folder.iterdir() if path.is_dir())
 
 
-TEST_INDEX = Whole("index", 0, 9999)
+# Each page's URL-bound controls. The page draws each from here (``DENSITY.draw(st, "…")``),
+# so its bounds, step, default, options and widget are written nowhere else.
+TEST_INDEX = Whole("index", 0, 9999, widget="number_input")  # One of the 10,000 test images.
+COLOUR = OneOf("colour", ("label", "error"))
+DECODED_PLANE = ("digits", "images")  # The decoded plane under the map, in each dataset's word.
+BACKGROUND = OneOf("background", ("none", *DECODED_PLANE, "drift"))
+DENSITY = Whole("density", 5, 40, default=20)
+OPACITY = Number("opacity", 0.1, 1.0, 0.05, default=0.5)
+GRID_SIZE = Whole("size", 2, 30, default=10)
+GRID_RANGE = Range("range", -10.0, 10.0, 0.5, default=WINDOW)
+GRID_SPAN = OneOf("span", ("range", "prior"))
+Z1 = Number("z1", *WINDOW, 0.05, default=0.0)  # The pad hands the server points on this step too.
+Z2 = Number("z2", *WINDOW, 0.05, default=0.0)
+# The paths page writes its ends into the link by hand (pages/paths.py says why).
+PATH_ENDS = {"a": Whole("a", TEST_INDEX.low, TEST_INDEX.high, default=0, widget="number_input"),
+             "b": Whole("b", TEST_INDEX.low, TEST_INDEX.high, default=3, widget="number_input")}
+PATH_STEPS = Whole("steps", 3, 20, default=10)
+
 # What each page's controls take from a link, by the page's url_path; the sidebar's are in `check`.
 PAGE_PARAMETERS = {
-    "map": (OneOf("colour", ("label", "error")), OneOf("background", ("none", "digits", "images", "drift")),
-            Whole("density", 5, 40), Number("opacity", 0.1, 1.0, 0.05), TEST_INDEX),
-    "grid": (Whole("size", 2, 30), Range("range", -10.0, 10.0, 0.5), OneOf("span", ("range", "prior"))),
-    "sliders": (Number("z1", *WINDOW, 0.05), Number("z2", *WINDOW, 0.05)),
-    "paths": (Whole("a", 0, 9999), Whole("b", 0, 9999), Whole("steps", 3, 20)),
+    "map": (COLOUR, BACKGROUND, DENSITY, OPACITY, TEST_INDEX),
+    "grid": (GRID_SIZE, GRID_RANGE, GRID_SPAN),
+    "sliders": (Z1, Z2),
+    "paths": (*PATH_ENDS.values(), PATH_STEPS),
     "upload": (),
     "compare": (),  # left and right are kinds, checked in `check` against the link's model.
     # The run this browser started, and its key (pages/train.py), so its starter can stop it.
     "train": (Known("run", _runs, "a training started on this server's Train page"),
               Pattern("key", r"[A-Za-z0-9_-]{16,64}", "the key the Train page gave")),
 }
+
+
+def backgrounds(decoded: str) -> tuple[str, ...]:
+    """The map's background options on a dataset whose decoded images are called ``decoded``."""
+    return tuple(option for option in BACKGROUND.options if option not in DECODED_PLANE or option == decoded)
 
 
 def check(url_path: str, params: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:

@@ -25,12 +25,11 @@ import streamlit as st
 from ae_core import store
 from ae_core.config import WINDOW
 
-from . import assets, state
+from . import assets, links, state
 
 SCRIPTS = Path(__file__).parent / "live"
 # Every view's module begins with the decoder and the helpers all views share.
 _PRELUDE = "\n".join((SCRIPTS / name).read_text() for name in ("decoder.js", "common.js"))
-PAD_STEP = 0.05  # The pad hands the server points rounded to this, the sliders' step.
 
 _CSS = """
 .live { display: flex; flex-direction: column; align-items: flex-start; gap: 0.4rem; }
@@ -103,7 +102,7 @@ def pad(choice: state.Choice, point: tuple[float, float], on_release: Callable[[
 
     ``on_release`` runs before the rerun, so it may set the sliders' session state.
     """
-    settings = {"z": [float(point[0]), float(point[1])], "window": list(WINDOW), "step": PAD_STEP,
+    settings = {"z": [float(point[0]), float(point[1])], "window": list(WINDOW), "step": links.Z1.step,
                 "background": assets.url(state.raster_asset(choice)), "decoder": _decoder_url(choice)}
     return _pad(key="live_pad", data=envelope(settings), on_release_change=on_release,
                 on_failed_change=_ignore)
