@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.replicas import serve  # noqa: E402
-from harness.browser import free_port  # noqa: E402
+from harness.browser import streamlit_server  # noqa: E402
 from harness.protocol import Session, point_selection  # noqa: E402
 
 LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
@@ -102,30 +102,13 @@ def wait_for_health(url: str, process: subprocess.Popen, log: Path, timeout: flo
 
 @contextlib.contextmanager
 def one_replica_on_one_core(folder: Path):
-    """``streamlit run app.py`` (as harness.browser.streamlit_server starts it) with every
-    thread pinned to core 0 from its start, as ``taskset -c 0`` would; Locust gets the rest."""
-    port, log = free_port(), folder / "one-core.log"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-                                        "AE_MODELS_DIR": str(folder / "models")},
-                                   preexec_fn=lambda: os.sched_setaffinity(0, {0}))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, process, log)
+    """``streamlit run app.py`` with every thread pinned to core 0; Locust gets the rest."""
+    with streamlit_server(folder / "one-core.log", env={"AE_MODELS_DIR": str(folder / "models")},
+                          timeout=180, cores={0}) as (url, process):
         others = set(range(1, os.cpu_count() or 1)) or None
         yield Setup("one-core", "1 replica (`streamlit run app.py`) pinned to core 0; Locust pinned to "
                     f"{'core 1' if others == {1} else 'the other cores' if others else 'the same core'}",
                     url, [psutil.Process(process.pid)], others)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @contextlib.contextmanager

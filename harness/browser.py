@@ -46,18 +46,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(log_path: Path, timeout: float = 120.0, env: dict[str, str] | None = None,
-                     folder: Path = ROOT):
+                     folder: Path = ROOT, cores: set[int] | None = None):
     """Start ``folder``'s app.py (this project's by default) on a free loopback port; yield its
-    base URL; stop it afterwards.
+    base URL and process; stop it afterwards.
 
-    ``env`` adds to the environment (say, ``AE_MODELS_DIR`` for models trained in a test)."""
+    ``env`` adds to the environment (say, ``AE_MODELS_DIR`` for models trained in a test);
+    ``cores`` pins every thread of the server to those CPU cores from its start, as
+    ``taskset -c`` would."""
     port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+                                   preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores))
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout
