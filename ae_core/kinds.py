@@ -59,23 +59,35 @@ def per_pixel_mse(images, reconstructions):
     return keras.ops.mean(keras.ops.square(images - reconstructions))
 
 
-class VariationalTrainer(keras.Model):
+class _Trainer(keras.Model):
+    """An ``encoder`` and ``decoder`` trained together, reporting the running means ``TRACKED``
+    (Keras resets the trackers listed in ``metrics`` at each epoch)."""
+
+    TRACKED: tuple[str, ...] = ()
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.TRACKED}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+
+class VariationalTrainer(_Trainer):
     """Trains a variational ``encoder`` (``[mean, log_var]``) and ``decoder``.
 
     ``loss`` is the negative ELBO per image (BCE summed over pixels + beta * KL); the
     metrics also report its two parts and the per-pixel ``mse`` of decoding the mean.
     """
 
-    def __init__(self, encoder, decoder, beta: float = 1.0, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder, self.decoder, self.beta = encoder, decoder, float(beta)
-        self.noise_seed = keras.random.SeedGenerator(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("loss", "reconstruction", "kl", "mse")}
+    TRACKED = ("loss", "reconstruction", "kl", "mse")
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+    def __init__(self, encoder, decoder, beta: float = 1.0, seed: int = 0, **kwargs):
+        super().__init__(encoder, decoder, **kwargs)
+        self.beta = float(beta)
+        self.noise_seed = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=False):
         mean, _ = self.encoder(images, training=training)
@@ -128,7 +140,7 @@ def _neighbour_probability(squared_distances, a: float, b: float):
     return 1.0 / (1.0 + a * keras.ops.power(squared_distances + 1e-12, b))
 
 
-class UmapTrainer(keras.Model):
+class UmapTrainer(_Trainer):
     """Trains an ``encoder`` and ``decoder`` on per-pixel BCE + ``weight`` * UMAP's cross-entropy.
 
     Each training element is a dict of ``images`` (the reconstruction batch), ``heads`` and
@@ -136,18 +148,13 @@ class UmapTrainer(keras.Model):
     (``UmapEdgeData`` makes them). Validation has no graph: its ``loss`` is the BCE.
     """
 
+    TRACKED = ("loss", "reconstruction", "mse", "umap")
+
     def __init__(self, encoder, decoder, weight: float, a: float, b: float, negatives: int,
                  latent_noise: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder, self.decoder = encoder, decoder
+        super().__init__(encoder, decoder, **kwargs)
         self.weight, self.a, self.b, self.negatives = float(weight), float(a), float(b), int(negatives)
         self.noise = keras.layers.GaussianNoise(latent_noise) if latent_noise > 0 else None
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("loss", "reconstruction", "mse", "umap")}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def call(self, images, training=False):
         return self.decoder(self.encoder(images, training=training), training=training)

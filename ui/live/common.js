@@ -54,6 +54,16 @@ function decoderAt(url) {
   });
 }
 
+// A decoded image and the line under it, as every view shows them: the canvas becomes
+// view[canvasPart] and the line view[readoutPart].
+function digitHTML(label, canvasPart = "canvas", readoutPart = "readout", readout = "") {
+  return `
+    <div class="live">
+      <canvas class="digit" data-part="${canvasPart}" width="28" height="28" aria-label="${label}"></canvas>
+      <div class="readout" data-part="${readoutPart}">${readout}</div>
+    </div>`;
+}
+
 const views = new WeakMap(); // parentElement -> that view's state
 
 // The start of every view: its settings and its state, whose DOM is built once per element

@@ -11,16 +11,8 @@
 
 const COMPARE_HTML = `
   <div class="pair">
-    <div class="live">
-      <canvas class="digit" data-part="leftCanvas" width="28" height="28"
-        aria-label="the left model's image"></canvas>
-      <div class="readout" data-part="leftReadout">Hover over either map.</div>
-    </div>
-    <div class="live">
-      <canvas class="digit" data-part="rightCanvas" width="28" height="28"
-        aria-label="the right model's image"></canvas>
-      <div class="readout" data-part="rightReadout"></div>
-    </div>
+    ${digitHTML("the left model's image", "leftCanvas", "leftReadout", "Hover over either map.")}
+    ${digitHTML("the right model's image", "rightCanvas", "rightReadout")}
   </div>`;
 
 const SIDES = ["left", "right"];

@@ -9,12 +9,8 @@
 // trace of the figure: a figure that changed on every click would make plotly redraw all
 // 10,000 WebGL points, which doubles the time from a click to its images.
 
-const HOVER_HTML = `
-  <div class="live">
-    <canvas class="digit" data-part="canvas" width="28" height="28"
-      aria-label="the image decoded under the pointer"></canvas>
-    <div class="readout" data-part="readout">Move the pointer over the map: this is what the decoder draws there.</div>
-  </div>`;
+const HOVER_HTML = digitHTML("the image decoded under the pointer", "canvas", "readout",
+                             "Move the pointer over the map: this is what the decoder draws there.");
 
 const SVG = "http://www.w3.org/2000/svg";
 const hooked = new WeakSet(); // Charts whose selection already clears the tooltip.

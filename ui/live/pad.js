@@ -8,11 +8,7 @@ const PAD_HTML = `
   <div class="pad-row">
     <canvas class="pad" data-part="pad" width="${PAD.size}" height="${PAD.size}" tabindex="0" role="slider"
       aria-label="the point (z1, z2): drag, or use the arrow keys"></canvas>
-    <div class="live">
-      <canvas class="digit" data-part="canvas" width="28" height="28"
-        aria-label="the image decoded at the handle"></canvas>
-      <div class="readout" data-part="readout"></div>
-    </div>
+    ${digitHTML("the image decoded at the handle")}
   </div>`;
 
 export default function (component) {
