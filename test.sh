@@ -6,13 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # The tests read MNIST and Fashion-MNIST: say what is missing now, not after minutes of set-up.
-no_data() { echo "The tests need MNIST ($1): set AE_DATA_DIR to a folder holding mnist/ and fashion_mnist/ with the four original .gz files each, or run them online." >&2; exit 1; }
+# ae_core/datasets.py, the table of datasets and their files, runs with any python3, before .venv.
+no_data() { echo "The tests need MNIST ($1): set AE_DATA_DIR to a folder holding $(python3 ae_core/datasets.py layout), or run them online." >&2; exit 1; }
 if [[ -n ${AE_DATA_DIR:-} ]]; then
   [[ $AE_DATA_DIR == /* ]] || AE_DATA_DIR=$PWD/$AE_DATA_DIR  # relative to the repository's root
   export AE_DATA_DIR
-  for file in {mnist,fashion_mnist}/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
-    [[ -f $AE_DATA_DIR/$file ]] || no_data "AE_DATA_DIR=$AE_DATA_DIR has no $file"
-  done
+  missing=$(python3 ae_core/datasets.py missing "$AE_DATA_DIR") || no_data "AE_DATA_DIR=$AE_DATA_DIR has no $missing"
 elif ! timeout 3 bash -c ': <>/dev/tcp/storage.googleapis.com/443' 2>/dev/null; then
   no_data "AE_DATA_DIR is not set and storage.googleapis.com, where tensorflow-datasets downloads it, does not answer"
 fi

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .config import TrainConfig  # noqa: E402
 from .data import CLASS_NAMES, DataUnavailableError, load_mnist
-from .digits import DigitSteps, image_to_mnist, prepare_digit
+from .mnist_recipe import DigitSteps, image_to_mnist, prepare_digit
 from .cards import WeightsError, data_mismatch
 from .inference import Autoencoder, available_kinds, available_models, load_autoencoder
 

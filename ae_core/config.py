@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .datasets import BY_NAME
+
 # The project's shipped weights, next to the package. Nothing the app does writes here.
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -37,7 +39,7 @@ SHIPPED = "shipped"  # The model name under which pages list the weights in weig
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 IMAGE_SHAPE = (28, 28, 1)
-DATASETS = ("mnist", "fashion_mnist")  # tfds names.
+DATASETS = tuple(BY_NAME)  # tfds names, from the table in ae_core/datasets.py.
 # The square of the latent plane the app explores, as in the article: z1 and z2 in [-5, 5].
 WINDOW = (-5.0, 5.0)
 

@@ -38,27 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import SOURCE_FILES, TABLE
 from .folders import folder_lock
 
 DATA_DIR_VARIABLE = "AE_DATA_DIR"
 SPLITS = ("train", "test")
 
-# The four files tfds's mnist and fashion_mnist builders read from a manual_dir.
-SOURCE_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
-
 # Human-readable class names, used by the app's legend.
-CLASS_NAMES = {
-    "mnist": tuple(str(digit) for digit in range(10)),
-    "fashion_mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    ),
-}
+CLASS_NAMES = {dataset.name: dataset.class_names for dataset in TABLE}
 
 # Where tfds downloads from when no manual_dir is given; we only test that it answers.
 _DOWNLOAD_HOST = ("storage.googleapis.com", 443)

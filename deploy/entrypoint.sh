@@ -32,10 +32,9 @@ fi
 if [[ -z ${AE_DATA_DIR:-} && -d deploy/data/mnist ]]; then
   export AE_DATA_DIR=$PWD/deploy/data  # baked into the image (docs/deploy.md)
 fi
-if [[ -n ${AE_DATA_DIR:-} ]]; then
-  for file in {mnist,fashion_mnist}/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
-    [[ -f $AE_DATA_DIR/$file ]] || die "AE_DATA_DIR=$AE_DATA_DIR has no $file: mount a folder holding mnist/ and fashion_mnist/ with the four original .gz files each."
-  done
+if [[ -n ${AE_DATA_DIR:-} ]]; then  # ae_core/datasets.py: the datasets and their files
+  missing=$("$py" ae_core/datasets.py missing "$AE_DATA_DIR") ||
+    die "AE_DATA_DIR=$AE_DATA_DIR has no $missing: mount a folder holding $("$py" ae_core/datasets.py layout)."
 fi
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 
@@ -46,7 +45,9 @@ if [[ ${1:-} == prepare ]]; then
 import sys
 import tensorflow_datasets as tfds  # Without TensorFlow: a quick check first.
 
-missing = [name for name in ("mnist", "fashion_mnist") if not tfds.builder(name).is_prepared()]
+from ae_core.datasets import BY_NAME
+
+missing = [name for name in BY_NAME if not tfds.builder(name).is_prepared()]
 if missing:
     import ae_core
 

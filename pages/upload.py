@@ -4,8 +4,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-import ae_core
-from ae_core.digits import UPLOAD_EXTENSIONS
+from ae_core.safe_images import UPLOAD_EXTENSIONS
 from ae_core.explore import nearest, tile
 from ui import frame, state, uploads
 from ui.images import enlarge, mark, pad_to_square, preview
@@ -51,7 +50,7 @@ if source == "canvas" and not has_strokes:
     st.info("Draw a digit in the box, or upload an image file.")
     st.stop()
 try:
-    steps = ae_core.prepare_digit(drawing.image_bytes if source == "canvas" else upload.getvalue())
+    steps = uploads.prepare_digit(drawing.image_bytes if source == "canvas" else upload.getvalue())
 except ValueError as error:
     st.error(str(error))
     st.stop()

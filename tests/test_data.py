@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+from ae_core.datasets import BY_NAME
 from conftest import ROOT
 from idx import labelled_image_counts, read_idx_split, source_folder
 
@@ -75,7 +76,7 @@ def test_offline_without_data_dir_fails_with_the_fix(tmp_path, monkeypatch):
 
 # --- Each dataset is what it says, checked against the original files -----------------------
 
-DATASETS = ("mnist", "fashion_mnist")
+DATASETS = tuple(BY_NAME)
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -150,7 +151,7 @@ def test_a_fresh_cache_builds_each_dataset_from_its_own_files_in_either_order(tm
 # How versions before the fix built their cache: one shared downloads folder for both datasets.
 OLD_LOADER_CHILD = """
 import os, sys, numpy as np, tensorflow_datasets as tfds
-for dataset in ("mnist", "fashion_mnist"):
+for dataset in sys.argv[2:]:
     config = tfds.download.DownloadConfig(manual_dir=os.path.join(os.environ["AE_DATA_DIR"], dataset))
     images, labels = tfds.as_numpy(tfds.load(dataset, split="test", batch_size=-1, as_supervised=True,
                                              download_and_prepare_kwargs={"download_config": config}))
@@ -164,7 +165,7 @@ def test_a_cache_built_from_the_wrong_files_is_never_used(tmp_path, monkeypatch)
     from ae_core import data
 
     tfds_dir = tmp_path / "tfds"
-    built = subprocess.run([sys.executable, "-c", OLD_LOADER_CHILD, str(tmp_path)], cwd=ROOT,
+    built = subprocess.run([sys.executable, "-c", OLD_LOADER_CHILD, str(tmp_path), *DATASETS], cwd=ROOT,
                            env={**os.environ, "TFDS_DATA_DIR": str(tfds_dir)},
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-3000:]
@@ -187,3 +188,26 @@ def test_a_cache_built_from_the_wrong_files_is_never_used(tmp_path, monkeypatch)
     assert result.returncode == 0, result.stderr[-3000:]
     for dataset in DATASETS:
         _assert_child_loaded_the_originals(tmp_path, dataset)
+
+
+# --- The table of datasets as a script, as test.sh and deploy/entrypoint.sh run it ----------
+
+def _run_datasets_script(*args: str, cwd) -> subprocess.CompletedProcess:
+    """Isolated (-I: no PYTHONPATH, not even the script's own folder on the path) and from
+    another folder, so the script can import nothing of the project, as before .venv exists."""
+    return subprocess.run([sys.executable, "-I", str(ROOT / "ae_core" / "datasets.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_datasets_script_names_the_first_missing_file_and_accepts_a_complete_folder(tmp_path):
+    from ae_core.datasets import expected_files
+
+    files = expected_files()
+    for name in files[:-1]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    missing = _run_datasets_script("missing", str(tmp_path), cwd=tmp_path)
+    assert (missing.returncode, missing.stdout, missing.stderr) == (1, files[-1] + "\n", "")
+    (tmp_path / files[-1]).touch()
+    complete = _run_datasets_script("missing", str(tmp_path), cwd=tmp_path)
+    assert (complete.returncode, complete.stdout, complete.stderr) == (0, "", "")

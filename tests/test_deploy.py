@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,59 @@ def test_the_kubernetes_manifest_has_affinity_probes_and_shared_folders():
     assert re.search(r"initContainers:.*args: \[\"prepare\"\]", deployment, re.S)
     assert "nginx.ingress.kubernetes.io/affinity: cookie" in documents[kinds.index("Ingress")]
     assert "\t" not in manifest
+
+
+def _nginx_blocks(text: str) -> list:
+    """nginx's configuration as nested lists: ``[name, *arguments]`` for a directive, with a
+    last item that is itself such a list for a block (``location ... { ... }``)."""
+    tokens = re.findall(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|#[^\n]*|[{};]|[^\s{};"\'#]+', text)
+    stack, words = [[]], []
+    for token in tokens:
+        if token.startswith("#"):
+            continue
+        if token == ";":
+            stack[-1].append(words)
+            words = []
+        elif token == "{":
+            block = []
+            stack[-1].append([*words, block])
+            stack.append(block)
+            words = []
+        elif token == "}":
+            stack.pop()
+        else:
+            words.append(token)
+    assert len(stack) == 1 and not words, "unbalanced braces or a directive without its ';'"
+    return stack[0]
+
+
+def _nginx_bytes(size: str) -> int:
+    """An nginx size ("20m", "512k", "1024") in bytes: nginx's k and m are 1024 and 1024**2."""
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", size).groups()
+    return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit.lower()]
+
+
+def _upload_limit_bytes() -> int:
+    """server.maxUploadSize of .streamlit/config.toml, as Streamlit's server counts it: MiB."""
+    with open(ROOT / ".streamlit" / "config.toml", "rb") as config:
+        return tomllib.load(config)["server"]["maxUploadSize"] * 2**20
+
+
+def test_nginx_takes_the_upload_the_app_takes_and_no_more():
+    """deploy/nginx.conf.template's body limit for uploads is the app's (config.toml's)."""
+    [http] = [item for item in _nginx_blocks((DEPLOY / "nginx.conf.template").read_text()) if item[0] == "http"]
+    [server] = [item for item in http[-1] if item[0] == "server"]
+    [uploads] = [item for item in server[-1] if item[:3] == ["location", "^~", "/_stcore/upload_file/"]]
+    [limit] = [item[1:] for item in uploads[-1] if item[0] == "client_max_body_size"]
+    assert [_nginx_bytes(size) for size in limit] == [_upload_limit_bytes()]
+
+
+def test_the_kubernetes_ingress_takes_the_upload_the_app_takes():
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads deploy/kubernetes.yaml")
+    documents = list(yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text()))
+    [ingress] = [document for document in documents if document and document["kind"] == "Ingress"]
+    size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert _nginx_bytes(size) == _upload_limit_bytes()
 
 
 # --- the slow test: two replicas, nginx, browsers -------------------------------------------

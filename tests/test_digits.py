@@ -152,14 +152,14 @@ def _exif(orientation: int) -> bytes:
 
 
 def test_a_file_of_exactly_max_bytes_passes_and_one_byte_more_is_refused(digit):
-    from ae_core.digits import MAX_BYTES
-
-    assert MAX_BYTES == 20 * 10**6  # What the browser enforces for maxUploadSize = 20.
+    """The server's limit is ui/uploads.py's (tests/test_uploads.py); this is the parameter."""
+    max_bytes = 2 * 10**6
     png = corpus.encode(corpus.digit_on_paper(digit), "PNG")
-    padded = png + bytes(MAX_BYTES - len(png))  # Decoders stop at IEND; the rest is ignored.
-    assert image_to_mnist(padded).shape == (28, 28, 1)
-    with pytest.raises(ValueError, match=r"^The file is larger than 20 MB; please upload a smaller image\.$"):
-        image_to_mnist(padded + b"\0")
+    padded = png + bytes(max_bytes - len(png))  # Decoders stop at IEND; the rest is ignored.
+    assert image_to_mnist(padded, max_bytes=max_bytes).shape == (28, 28, 1)
+    with pytest.raises(ValueError, match=r"^The file is larger than 2 MB; please upload a smaller image\.$"):
+        image_to_mnist(padded + b"\0", max_bytes=max_bytes)
+    assert image_to_mnist(padded + b"\0").shape == (28, 28, 1)  # By default the pixels are the limit.
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -208,7 +208,7 @@ def test_metadata_beyond_a_megabyte_is_refused_before_decoding(digit):
 
 
 def test_webp_and_progressive_jpeg_have_lower_pixel_limits(digit):
-    from ae_core.digits import MAX_WEBP_PIXELS
+    from ae_core.safe_images import MAX_WEBP_PIXELS
 
     big_webp = corpus.encode(np.full((2049, 2048), 255, np.uint8), "WEBP", lossless=True)
     with pytest.raises(ValueError, match=r"The WebP image is 2048x2049 pixels, more than the 4\.2 megapixels"):
@@ -223,46 +223,6 @@ def test_webp_and_progressive_jpeg_have_lower_pixel_limits(digit):
         struct.pack(">HH", 112, 112), struct.pack(">HH", 3400, 3400)) + progressive[header + 20:])
     with pytest.raises(ValueError, match=r"^The progressive JPEG is 3400x3400 pixels, too large"):
         image_to_mnist(claimed)
-
-
-def test_at_most_two_preparations_run_at_once(digit, monkeypatch):
-    import threading
-    import time
-
-    from ae_core import digits
-
-    assert digits.DECODE_SLOTS == 2
-    running, most, lock = [0], [0], threading.Lock()
-    original = digits._prepare
-
-    def counted(data):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.2)
-        try:
-            return original(data)
-        finally:
-            with lock:
-                running[0] -= 1
-
-    monkeypatch.setattr(digits, "_prepare", counted)
-    data = corpus.encode(corpus.digit_on_paper(digit), "PNG")
-    threads = [threading.Thread(target=prepare_digit, args=(data,)) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert most[0] == 2
-    # With both slots taken for longer than a caller waits, it is refused with a sentence.
-    monkeypatch.setattr(digits, "DECODE_WAIT_SECONDS", 0.1)
-    assert digits._decode_slots.acquire() and digits._decode_slots.acquire()
-    try:
-        with pytest.raises(ValueError, match=r"^The server is busy preparing other images"):
-            prepare_digit(data)
-    finally:
-        digits._decode_slots.release()
-        digits._decode_slots.release()
 
 
 PEAK_CHILD = """

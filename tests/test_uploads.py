@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ae_core import digits
 from conftest import ROOT
 from corpus import digit_on_paper, encode
+from ui import uploads
 
 MB = 10**6
 SERVER_FILE_MB = 20 * 2**20 / MB  # The largest file the server stores: maxUploadSize MiB.
@@ -42,9 +42,7 @@ def test_the_stated_limit_is_the_one_the_browser_and_server_enforce():
     size = config["server"]["maxUploadSize"]
     # Streamlit's browser code refuses files over size * 1000**2 bytes (1024**2 on Windows),
     # its server over size * 1024**2: the decimal figure is the one every user meets.
-    assert digits.MAX_BYTES == size * 10**6
-    from ui import uploads
-
+    assert uploads.MAX_BYTES == size * 10**6
     assert uploads.MAX_UPLOAD_MB == size and f"{size} MB" in uploads.LIMIT_TEXT
     assert config["server"]["enableXsrfProtection"] is True
 
@@ -74,8 +72,6 @@ def test_install_keeps_only_the_newest_file_of_files_stored_before_it(monkeypatc
     from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
     from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-    from ui import uploads
-
     manager = MemoryUploadedFileManager("/_stcore/upload_file")
     for number in range(3):
         manager.add_file("s", UploadedFileRec(f"f{number}", "x.png", "image/png", bytes(10)))
@@ -87,6 +83,59 @@ def test_install_keeps_only_the_newest_file_of_files_stored_before_it(monkeypatc
     monkeypatch.setattr(uploads.runtime, "get_instance", lambda: Runtime)
     assert uploads.install() and uploads.install()
     assert isinstance(manager, uploads.OneFilePerSession) and manager.file_ids("s") == ["f2"]
+
+
+def test_at_most_decode_slots_preparations_run_at_once(test_set, monkeypatch):
+    from ae_core import mnist_recipe
+
+    images, _ = test_set
+    data = encode(digit_on_paper(images[0, ..., 0]), "PNG")
+    running, most, lock = [0], [0], threading.Lock()
+    original = mnist_recipe._prepare
+
+    def counted(data):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        try:
+            return original(data)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(mnist_recipe, "_prepare", counted)  # Counts, then prepares as ever.
+    threads = [threading.Thread(target=uploads.prepare_digit, args=(data,)) for _ in range(3 * uploads.DECODE_SLOTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert most[0] == uploads.DECODE_SLOTS
+    # With every slot taken for longer than a caller waits, it is refused with a sentence.
+    monkeypatch.setattr(uploads, "DECODE_WAIT_SECONDS", 0.1)
+    for _ in range(uploads.DECODE_SLOTS):
+        assert uploads._decode_slots.acquire(timeout=1)
+    try:
+        with pytest.raises(ValueError, match=r"^The server is busy preparing other images"):
+            uploads.prepare_digit(data)
+    finally:
+        for _ in range(uploads.DECODE_SLOTS):
+            uploads._decode_slots.release()
+
+
+def test_a_file_over_the_limit_is_refused_before_waiting_for_a_slot(monkeypatch):
+    """The size needs no decoding, so a file over it is refused at once, even on a busy server."""
+    monkeypatch.setattr(uploads, "DECODE_WAIT_SECONDS", 30)
+    for _ in range(uploads.DECODE_SLOTS):
+        assert uploads._decode_slots.acquire(timeout=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ValueError, match=rf"^The file is larger than {uploads.MAX_UPLOAD_MB} MB; please"):
+            uploads.prepare_digit(bytes(uploads.MAX_BYTES + 1))
+        assert time.monotonic() - started < 5
+    finally:
+        for _ in range(uploads.DECODE_SLOTS):
+            uploads._decode_slots.release()
 
 
 def test_file_names_cannot_inject_markdown():
@@ -140,7 +189,7 @@ def test_page_says_digits_for_mnist_and_refuses_an_oversized_file(test_set):
     [labels] = [caption for caption in _captions(app) if caption.startswith("labels ")]
     assert re.fullmatch(r"labels \d, \d, \d, \d, \d · .*", labels), labels
     # Over the limit (Windows browsers let up to 20 MiB through): the sentence, no old result.
-    big = drawn + bytes(digits.MAX_BYTES + 1 - len(drawn))
+    big = drawn + bytes(uploads.MAX_BYTES + 1 - len(drawn))
     app.file_uploader(key="digit_upload").set_value(("big.png", big, "image/png")).run()
     assert [error.value for error in app.error] == ["The file is larger than 20 MB; please upload a smaller image."]
     assert not app.main.header and not _captions(app)
@@ -377,7 +426,7 @@ def test_ten_sessions_decoding_at_once_take_two_slots(server, ten, tmp_path):
     memory = Memory(process.pid)
     idle = memory.idle()
     # Two preparations at a time, and each page's own run (its models' calls, its pictures).
-    bound = digits.DECODE_SLOTS * DECODE_MB + len(ten) * PAGE_RUN_MB + SLACK_MB
+    bound = uploads.DECODE_SLOTS * DECODE_MB + len(ten) * PAGE_RUN_MB + SLACK_MB
     start = time.monotonic()
     with memory:
         for session in ten:  # All ten within a second; the server prepares two at a time.
@@ -406,8 +455,8 @@ def test_a_file_of_exactly_the_limit_passes_and_one_byte_more_is_refused(server,
     images, labels = test_set
     digit = images[int(np.flatnonzero(labels == 4)[0]), ..., 0]
     exact, over = tmp_path / "exactly-20MB.png", tmp_path / "one-byte-more.png"
-    exact.write_bytes(_png_of_exactly(digits.MAX_BYTES, digit))
-    over.write_bytes(_png_of_exactly(digits.MAX_BYTES + 1, digit))
+    exact.write_bytes(_png_of_exactly(uploads.MAX_BYTES, digit))
+    over.write_bytes(_png_of_exactly(uploads.MAX_BYTES + 1, digit))
     [session] = _open_sessions(context, url, "upload", 1)
     page = session.page
     uploader = page.locator("[data-testid=stFileUploader]")

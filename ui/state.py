@@ -31,13 +31,14 @@ import streamlit as st
 import ae_core
 from ae_core import explore, store
 from ae_core.config import MODEL_KINDS, SHIPPED, WINDOW
+from ae_core.datasets import TABLE
 from ae_core.export import decoder_bundle as export_decoder
 
 from . import assets, figures, images
 
-DATASETS = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothes"}
+DATASETS = {dataset.name: dataset.title for dataset in TABLE}
 # What one test example is called on the page, by dataset.
-ITEM = {"mnist": ("digit", "digits"), "fashion_mnist": ("image", "images")}
+ITEM = {dataset.name: (dataset.item, dataset.items) for dataset in TABLE}
 DECODED_PLANE = {plural for _, plural in ITEM.values()}  # The map's background of decoded images.
 
 

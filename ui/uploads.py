@@ -1,4 +1,5 @@
-"""Uploads: at most one file kept per session, and the limits the "Your image" page states.
+"""Uploads: at most one file kept per session, and the limits the "Your image" page states
+and ``prepare_digit`` applies: this server's policy, passed to ``ae_core.prepare_digit``.
 
 Streamlit keeps every uploaded file in the server's memory (``MemoryUploadedFileManager``)
 until the browser deletes it or the session ends, and its endpoint
@@ -20,11 +21,11 @@ The bound on the server memory uploads can take, above its idle level:
     F x (S + C)  +  DECODE_SLOTS x D  +  P x R
 
 * F = 21 MB: the largest file the server stores (``server.maxUploadSize`` = 20, counted by
-  the server in MiB; the browser already refuses anything over 20,000,000 bytes);
+  the server in MiB; the browser already refuses anything over ``MAX_BYTES``);
 * S: sessions holding a file (one each, at most), C: uploads arriving at that moment (the
   server reads each whole into memory before storing it);
-* D = 90 MB: one preparation of the worst file ``ae_core.digits`` admits (84 MB measured), at
-  most ``DECODE_SLOTS`` = 2 at once;
+* D = 90 MB: one preparation of the worst file ``ae_core.safe_images`` admits (84 MB at
+  worst), at most ``DECODE_SLOTS`` at once;
 * R = 17 MB: a page run's steps at 1024 x 1024 while it shows them, P: pages doing so at once.
 
 docs/security.md has what floods of uploads measured against this bound, with and without
@@ -36,6 +37,7 @@ every session already hold that very object.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -47,20 +49,45 @@ from streamlit import config, runtime
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-from ae_core.digits import MAX_BYTES, MAX_PIXELS, MAX_WEBP_PIXELS
+import ae_core
+from ae_core.safe_images import MAX_PIXELS, MAX_WEBP_PIXELS
 
 _LOGGER = logging.getLogger(__name__)
 _install_lock = threading.Lock()
 
-# The uploader's limit in Streamlit's unit: the browser refuses files over this many
-# megabytes of 10**6 bytes (1024**2 on Windows); ae_core.digits refuses over MAX_BYTES.
-MAX_UPLOAD_MB = MAX_BYTES // 10**6
+# The uploader's limit, server.maxUploadSize (set in .streamlit/config.toml), in Streamlit's
+# unit: its server refuses files over this many MiB, but the browser over this many megabytes
+# of 10**6 bytes (1024**2 on Windows), so the limit users meet, stated and checked here, is
+# the decimal one, and a file between the two is refused by prepare_digit with a sentence.
+MAX_UPLOAD_MB = config.get_option("server.maxUploadSize")
+MAX_BYTES = MAX_UPLOAD_MB * 10**6
+DECODE_SLOTS = 2  # Preparations running at once in one server process: it has 2 cores.
+DECODE_WAIT_SECONDS = 60  # How long a preparation waits for a slot before it is refused.
 LIMIT_TEXT = f"up to {MAX_UPLOAD_MB} MB and {MAX_PIXELS / 10**6:.1f} megapixels"
 LIMIT_HELP = (f"PNG, JPEG, GIF, BMP or WebP of at most {MAX_UPLOAD_MB} MB ({MAX_BYTES:,} bytes) and "
               f"{math.isqrt(MAX_PIXELS)}×{math.isqrt(MAX_PIXELS)} pixels (WebP: "
               f"{math.isqrt(MAX_WEBP_PIXELS)}×{math.isqrt(MAX_WEBP_PIXELS)}). Your browser refuses a "
               "larger file and marks it with a red **!**; the results below stay those of the file "
               "they name.")
+
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+
+
+def prepare_digit(data: bytes) -> ae_core.DigitSteps:
+    """``ae_core.prepare_digit`` under this server's policy: a file over ``MAX_BYTES`` is refused
+    at once, and at most ``DECODE_SLOTS`` preparations run at a time, whichever session asks."""
+    return ae_core.prepare_digit(data, max_bytes=MAX_BYTES, slot=_decode_slot)
+
+
+@contextlib.contextmanager
+def _decode_slot():
+    """One of the ``DECODE_SLOTS``, or a refusal after ``DECODE_WAIT_SECONDS`` of waiting."""
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS):
+        raise ValueError("The server is busy preparing other images; please try again in a minute.")
+    try:
+        yield
+    finally:
+        _decode_slots.release()
 
 
 # glibc's mallopt parameters (malloc.h).
@@ -135,9 +162,6 @@ def install() -> bool:
             _LOGGER.warning("Uploads are not limited to one file per session: Streamlit's file "
                             "manager is a %s.", type(manager).__name__)
             return False
-    if config.get_option("server.maxUploadSize") != MAX_UPLOAD_MB:
-        _LOGGER.warning("server.maxUploadSize is %s, but the app states and checks %s MB.",
-                        config.get_option("server.maxUploadSize"), MAX_UPLOAD_MB)
     return True
 
 

@@ -1,21 +1,11 @@
-"""Turn an uploaded photo or scan of a handwritten digit into an MNIST-style 28x28.
+"""Decode an image file from a stranger into grey levels, within bounded memory.
 
-MNIST's digits were made like this, and ``prepare_digit`` repeats it step by step:
-greyscale; bright ink on a dark background; cropped to the ink; fitted into 20x20
-keeping the aspect ratio; placed in 28x28 so that the centre of mass is at the centre.
-
->>> image = image_to_mnist(open("seven.png", "rb").read())   # doctest: +SKIP
->>> image.shape, image.dtype, float(image.max())              # doctest: +SKIP
-((28, 28, 1), dtype('float32'), 1.0)
-
-Uploads come from strangers, so the file is treated as hostile:
+An upload is hostile until decoded, so ``decode_grey`` checks all it can before decoding:
 
 * Only PNG, JPEG, GIF, BMP and WebP are decoded, recognised from the bytes themselves
   (Pillow's format sniffing), never from the file name.
-* Files over ``MAX_BYTES`` = 20,000,000 bytes are refused: "20 MB" as the browser counts
-  for ``server.maxUploadSize = 20`` (Streamlit's uploader uses decimal megabytes except on
-  Windows; its server allows 20 MiB), so the page, the browser and this module state and
-  enforce the same limit.
+* ``check_file`` refuses a file over ``max_bytes``, if the caller has a limit; a web server
+  passes its own upload limit (ui/uploads.py), since the bytes are already in memory here.
 * The pixel count is read from the header and checked *before* decoding. The limit,
   ``MAX_PIXELS`` = 4096 x 4096 (16.8 megapixels), admits any phone photo (12 MP); Pillow's
   own limit (89 MP, about 360 MB as RGBA) would let one upload take most of a small server's
@@ -27,31 +17,26 @@ Uploads come from strangers, so the file is treated as hostile:
   Pillow would keep up to three copies of it beside the image.
 * The decoded image is the only full-size copy: conversion and shrinking run in strips of
   ``STRIP_ROWS`` rows, JPEGs are decoded at a reduced scale, and EXIF orientation is applied
-  to the shrunk result. Measured in a fresh process, the worst file these limits admit (a
-  4096 x 4096 RGBA PNG) peaks at 84 MB; tests/test_digits.py holds every worst case under 90 MB.
-* At most ``DECODE_SLOTS`` (2) preparations run at once in a process, whatever thread calls;
-  the others wait for a slot, and are refused after ``DECODE_WAIT_SECONDS``.
+  to the shrunk result. The worst file these limits admit (a 4096 x 4096 RGBA PNG) peaks at
+  84 MB in a fresh process; tests/test_digits.py holds every worst case under 90 MB.
 * Only the first frame of an animation is read; EXIF orientation is applied when it is
-  readable and ignored when it is broken; 16-bit images are scaled, not clipped; a
-  transparent background counts as paper.
+  readable and ignored when it is broken; 16-bit images are scaled, not clipped.
 * Every refusal is a ``ValueError`` whose message is one sentence for the user.
+
+How many decodes may run at once is the caller's to bound: each may take the memory above.
 """
 
 from __future__ import annotations
 
 import io
-import threading
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 from PIL import ExifTags, Image, PngImagePlugin
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
-UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
-# server.maxUploadSize in .streamlit/config.toml is 20; the browser refuses files over
-# 20 * 10**6 bytes (and says "must be 20.0MB or smaller"), the server over 20 * 2**20.
-MAX_BYTES = 20 * 10**6
+UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp")  # The file names of those formats.
 MAX_PIXELS = 4096 * 4096
 # Pillow decodes WebP through four full-size RGBA buffers (libwebp's canvases, a bytes copy,
 # the image): 2048 x 2048 peaks at 75 MB, within what a 4096 x 4096 PNG costs (84 MB).
@@ -66,75 +51,33 @@ MAX_METADATA_BYTES = 10**6
 PngImagePlugin.MAX_TEXT_MEMORY = min(PngImagePlugin.MAX_TEXT_MEMORY, MAX_METADATA_BYTES)
 TOO_MUCH_METADATA = (f"The file holds more than {MAX_METADATA_BYTES // 10**6} MB of data besides the "
                      f"picture (text, EXIF or a colour profile); please save it again without it.")
-DECODE_SLOTS = 2  # Preparations running at once in one process (the server has 2 cores).
-DECODE_WAIT_SECONDS = 60  # How long a preparation waits for a slot before it is refused.
 STRIP_ROWS = 256  # Large images are converted and shrunk this many rows at a time.
-MIN_SIDE = 8  # Fewer pixels than this across cannot hold a recognisable digit.
-MAX_ASPECT = 20  # A strip 20 times longer than wide is a line, not a digit.
-WORKING_SIDE = 1024  # Larger images are shrunk to this first: plenty for a 20x20 result.
-MIN_CONTRAST = 0.12  # Ink must differ from the paper by this much (on a 0-1 scale).
+# Larger images are shrunk to about this side while decoding: plenty for a 28x28 result, and
+# what comes after works on a few megabytes.
+WORKING_SIDE = 1024
 
 
-@dataclass(frozen=True)
-class DigitSteps:
-    """Every intermediate image of ``prepare_digit``, for the page to show."""
-
-    grey: np.ndarray  # (H, W) in [0, 1], as uploaded (after orientation), 0 = black.
-    ink: np.ndarray  # (H, W) in [0, 1], ink bright and paper dark, background removed.
-    cropped: np.ndarray  # The ink's bounding box.
-    fitted: np.ndarray  # Resized so its longer side is 20 pixels, aspect kept.
-    mnist: np.ndarray  # (28, 28, 1) float32: fitted, centred by its centre of mass.
-    inverted: bool  # Whether the upload was dark ink on light paper.
-
-
-def image_to_mnist(data: bytes) -> np.ndarray:
-    """Bytes of an image file -> (28, 28, 1) float32 in [0, 1]; ValueError if unusable."""
-    return prepare_digit(data).mnist
-
-
-_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
-
-
-def prepare_digit(data: bytes) -> DigitSteps:
-    """Like ``image_to_mnist``, but returns every step of the preparation.
-
-    At most ``DECODE_SLOTS`` calls run at once in a process, whichever thread they come from."""
-    _check_bytes(data)
-    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS):
-        raise ValueError("The server is busy preparing other images; please try again in a minute.")
-    try:
-        return _prepare(data)
-    finally:
-        _decode_slots.release()
-
-
-def _prepare(data: bytes) -> DigitSteps:
-    grey, alpha = _decode(data)
-    ink, inverted = _to_ink(grey, alpha)
-    rows, cols = np.nonzero(ink > 0.25)
-    if len(rows) == 0:
-        raise ValueError("No digit found: the image has no strokes that stand out from the paper.")
-    cropped = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
-    if max(cropped.shape) < 4:
-        raise ValueError("No digit found: the only mark in the image is a speck a few pixels wide.")
-    fitted = _fit(cropped, 20)
-    mnist = _centre_by_mass(fitted, 28)
-    return DigitSteps(grey=grey, ink=ink, cropped=cropped, fitted=fitted,
-                      mnist=mnist[..., np.newaxis], inverted=inverted)
-
-
-def _check_bytes(data: bytes) -> None:
-    """The checks that need no decoding: a file, not empty, not over ``MAX_BYTES``."""
+def check_file(data: bytes, max_bytes: int | None = None) -> None:
+    """The checks that need no decoding: a file, not empty, not over ``max_bytes`` (None: any size)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError("The upload could not be read as a file.")
     if len(data) == 0:
         raise ValueError("The file is empty.")
-    if len(data) > MAX_BYTES:
-        raise ValueError(f"The file is larger than {MAX_BYTES // 10**6} MB; please upload a smaller image.")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ValueError(f"The file is larger than {max_bytes / 10**6:g} MB; please upload a smaller image.")
 
 
-def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode safely to a grey image in [0, 1] and its alpha (None if fully opaque)."""
+def _any_dimensions(width: int, height: int) -> None:
+    """The default of ``decode_grey``'s ``check_dimensions``: every size within the pixel limits."""
+
+
+def decode_grey(data: bytes, check_dimensions: Callable[[int, int], None] = _any_dimensions,
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode safely to a grey image in [0, 1] (0 = black), at most about ``WORKING_SIDE``
+    wide, and its alpha in [0, 1] (None if fully opaque).
+
+    ``check_dimensions(width, height)`` is called with the header's size once the limits
+    above have passed and before any pixel is decoded; it raises ``ValueError`` to refuse."""
     if _metadata_bytes(data) > MAX_METADATA_BYTES:  # Before Pillow reads (and copies) any of it.
         raise ValueError(TOO_MUCH_METADATA)
     try:
@@ -161,10 +104,7 @@ def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     if image.format in ("JPEG", "MPO") and _progressive_jpeg_bytes(image) > MAX_PROGRESSIVE_JPEG_BYTES:
         raise ValueError(f"The progressive JPEG is {width}x{height} pixels, too large for this app to "
                          f"decode within its memory limit; please scale it down or save it as PNG.")
-    if min(width, height) < MIN_SIDE:
-        raise ValueError(f"The image is {width}x{height} pixels, too small to hold a digit.")
-    if max(width, height) > MAX_ASPECT * min(width, height):
-        raise ValueError(f"The image is {width}x{height} pixels, too thin to hold a digit.")
+    check_dimensions(width, height)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -317,56 +257,3 @@ def _block_mean(image: Image.Image, factor: int) -> np.ndarray:
         values = np.asarray(image.crop((0, top, width, min(height, top + step))), dtype=np.float32)
         rows.append(values.reshape(values.shape[0] // factor, factor, width // factor, factor).mean(axis=(1, 3)))
     return np.concatenate(rows)
-
-
-def _to_ink(grey: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, bool]:
-    """Bright ink on a dark background, the paper's own level removed, in [0, 1]."""
-    if alpha is not None:
-        # Transparent pixels are paper. Pick the paper that contrasts with what is drawn,
-        # so that black strokes and white strokes on transparency both survive.
-        opaque = alpha > 0.5
-        drawn_level = float(grey[opaque].mean()) if opaque.any() else 0.0
-        paper_level = 1.0 if drawn_level < 0.5 else 0.0
-        grey = alpha * grey + (1.0 - alpha) * paper_level
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
-    inverted = paper > 0.5
-    ink = 1.0 - grey if inverted else grey.copy()
-    background = 1.0 - paper if inverted else paper
-    # The strongest ink, read from 2x2 averages so that one stray pixel cannot set the scale
-    # (a percentile would miss a small digit on a large page).
-    smoothed = (ink[:-1, :-1] + ink[1:, :-1] + ink[:-1, 1:] + ink[1:, 1:]) / 4
-    strongest = float(smoothed.max())
-    if strongest - background < MIN_CONTRAST:
-        raise ValueError("No digit found: the image is blank or its strokes barely differ from the paper.")
-    ink = np.clip((ink - background) / (strongest - background), 0.0, 1.0)
-    # Paper texture and JPEG noise sit low on this scale; drop them, keep soft stroke edges.
-    ink = np.clip((ink - 0.15) / 0.85, 0.0, 1.0)
-    return ink.astype(np.float32), inverted
-
-
-def _fit(patch: np.ndarray, side: int) -> np.ndarray:
-    """Resize so the longer side is ``side`` pixels, keeping the aspect ratio."""
-    height, width = patch.shape
-    scale = side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(patch.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
-
-
-def _centre_by_mass(patch: np.ndarray, side: int) -> np.ndarray:
-    """Place ``patch`` in a ``side`` x ``side`` canvas with its centre of mass at the centre."""
-    rows, cols = np.indices(patch.shape)
-    mass = float(patch.sum())
-    centre_row = float((rows * patch).sum() / mass)
-    centre_col = float((cols * patch).sum() / mass)
-    # MNIST put the centre of mass at pixel (14, 14) of 0..27, half a pixel past the middle.
-    top = int(round(side / 2 - centre_row))
-    left = int(round(side / 2 - centre_col))
-    # Clamp so the whole patch stays on the canvas (it is at most 20 of 28 pixels).
-    top = min(max(top, 0), side - patch.shape[0])
-    left = min(max(left, 0), side - patch.shape[1])
-    canvas = np.zeros((side, side), dtype=np.float32)
-    canvas[top: top + patch.shape[0], left: left + patch.shape[1]] = patch
-    peak = float(canvas.max())
-    return canvas / peak if peak > 0 else canvas
