@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import http.client
 import io
+import json
 import os
 import re
 import signal
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from harness.deploy import free_ports, serve
@@ -86,17 +88,43 @@ def test_serve_says_what_is_wrong_with_its_options(args, message):
     assert refused.stderr.strip() == f"serve.sh: {message}"
 
 
+def _dockerfile() -> list[tuple[str, str]]:
+    """deploy/Dockerfile as ``(INSTRUCTION, arguments)`` pairs, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (DEPLOY / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def _kubernetes() -> dict[str, dict]:
+    """deploy/kubernetes.yaml's documents by kind (the claims listed by name under "claims")."""
+    documents = [document for document in yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text()) if document]
+    by_kind = {document["kind"]: document for document in documents}
+    by_kind["claims"] = {document["metadata"]["name"]: document for document in documents
+                         if document["kind"] == "PersistentVolumeClaim"}
+    return by_kind
+
+
 def test_the_image_runs_the_entry_script_serve_sh_runs():
     """What can be checked of deploy/Dockerfile without a docker daemon."""
-    dockerfile = (DEPLOY / "Dockerfile").read_text()
-    instructions = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
-    assert instructions[0].startswith("FROM python:3.11-slim")
-    assert any(re.match(r"RUN .*pip3? install .*-r requirements\.txt", line) for line in instructions)
-    assert "COPY requirements.txt ." in instructions
-    assert "EXPOSE 8501" in instructions
-    assert "HEALTHCHECK CMD curl --fail http://localhost:8501/_stcore/health" in instructions
-    assert 'ENTRYPOINT ["deploy/entrypoint.sh"]' in instructions
+    steps = _dockerfile()
+    instructions = [name for name, _ in steps]
+    arguments = dict(steps)  # The last of each instruction.
+    assert steps[0] == ("FROM", "python:3.11-slim")
+    # Requirements first, so that a change to the code reuses the installed layer.
+    copy_requirements = steps.index(("COPY", "requirements.txt ."))
+    install = next(i for i, (name, args) in enumerate(steps)
+                   if name == "RUN" and re.search(r"pip3? install .*-r requirements\.txt", args))
+    copy_all = steps.index(("COPY", ". ."))
+    assert copy_requirements < install < copy_all
+    assert json.loads(arguments["ENTRYPOINT"]) == ["deploy/entrypoint.sh"]
     assert os.access(DEPLOY / "entrypoint.sh", os.X_OK)
+    # The port the image exposes is the one its health check asks and the entry script's default.
+    port = int(arguments["EXPOSE"])
+    assert arguments["HEALTHCHECK"] == f"CMD curl --fail http://localhost:{port}/_stcore/health"
+    assert f'--server.port "${{PORT:-{port}}}"' in (DEPLOY / "entrypoint.sh").read_text()
+    user = arguments["USER"]
+    assert any(re.search(rf"useradd --uid \d+ --create-home {user}\b", args) for name, args in steps if name == "RUN")
+    assert instructions.index("USER") > copy_all  # Installed as root, run as the user.
     # serve.sh starts every replica with that same script.
     assert '"$ROOT/deploy/entrypoint.sh" >"$run_dir/replica-' in (DEPLOY / "serve.sh").read_text()
     # The build context's ignore file keeps the virtual environment and trained models out.
@@ -105,20 +133,48 @@ def test_the_image_runs_the_entry_script_serve_sh_runs():
 
 
 def test_the_kubernetes_manifest_has_affinity_probes_and_shared_folders():
-    """What can be checked of deploy/kubernetes.yaml without a cluster (nor a YAML parser)."""
-    manifest = (DEPLOY / "kubernetes.yaml").read_text()
-    documents = [doc for doc in manifest.split("\n---\n") if "kind:" in doc]
-    kinds = [re.search(r"^kind: (\w+)", doc, re.M).group(1) for doc in documents]
-    assert {"Deployment", "Service", "Ingress", "PersistentVolumeClaim"} <= set(kinds)
-    service = documents[kinds.index("Service")]
-    assert "sessionAffinity: ClientIP" in service
-    deployment = documents[kinds.index("Deployment")]
-    assert re.search(r"readinessProbe:\s+httpGet:\s+path: /_stcore/health", deployment)
-    for variable in ("AE_MODELS_DIR", "TFDS_DATA_DIR", "AE_DATA_DIR", "STREAMLIT_SERVER_COOKIE_SECRET"):
-        assert f"name: {variable}" in deployment
-    assert re.search(r"initContainers:.*args: \[\"prepare\"\]", deployment, re.S)
-    assert "nginx.ingress.kubernetes.io/affinity: cookie" in documents[kinds.index("Ingress")]
-    assert "\t" not in manifest
+    """deploy/kubernetes.yaml, read as YAML: what can be checked without a cluster."""
+    manifest = _kubernetes()
+    deployment, service, ingress = manifest["Deployment"], manifest["Service"], manifest["Ingress"]
+    pod = deployment["spec"]["template"]
+    [app] = pod["spec"]["containers"]
+    [prepare] = pod["spec"]["initContainers"]
+    assert prepare["args"] == ["prepare"] and prepare["image"] == app["image"]
+    # The Service and the Ingress reach the pods, by their labels and the app's named port.
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    ports = {port["name"]: port["containerPort"] for port in app["ports"]}
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"] and "http" in ports
+    [path] = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert path["backend"]["service"]["name"] == service["metadata"]["name"]
+    assert path["backend"]["service"]["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    # A session stays on its pod: by client address at the Service, by cookie at the Ingress.
+    assert service["spec"]["sessionAffinity"] == "ClientIP"
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert app[probe]["httpGet"] == {"path": "/_stcore/health", "port": "http"}
+    # Each folder variable names where its volume is mounted, and each volume is a declared claim.
+    for container in (app, prepare):
+        mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+        environment = {variable["name"]: variable for variable in container["env"]}
+        for variable in ("AE_DATA_DIR", "TFDS_DATA_DIR", "AE_MODELS_DIR"):
+            if variable in environment:
+                assert environment[variable]["value"] in mounts, (container["name"], variable)
+    volumes = {volume["name"]: volume["persistentVolumeClaim"]["claimName"] for volume in pod["spec"]["volumes"]}
+    assert set(volumes.values()) <= set(manifest["claims"])
+    assert {mount["name"] for mount in app["volumeMounts"]} <= set(volumes)
+    environment = {variable["name"]: variable for variable in app["env"]}
+    assert {"AE_DATA_DIR", "TFDS_DATA_DIR", "AE_MODELS_DIR", "STREAMLIT_SERVER_COOKIE_SECRET"} <= set(environment)
+    assert environment["STREAMLIT_SERVER_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "cookie-secret"
+    # The models' folder is shared and writable by every pod; the image sets the same folders.
+    trained = next(mount for mount in app["volumeMounts"] if mount["mountPath"] == environment["AE_MODELS_DIR"]["value"])
+    assert not trained.get("readOnly") and "ReadWriteMany" in manifest["claims"][volumes[trained["name"]]]["spec"]["accessModes"]
+    image_environment = dict(re.findall(r"(\w+)=(\S+)", dict(_dockerfile())["ENV"]))
+    for variable in ("AE_MODELS_DIR", "TFDS_DATA_DIR"):
+        assert image_environment[variable] == environment[variable]["value"]
+    # The pod runs as the image's user.
+    uid = re.search(r"useradd --uid (\d+)", " ".join(args for name, args in _dockerfile() if name == "RUN")).group(1)
+    assert pod["spec"]["securityContext"]["runAsUser"] == int(uid)
 
 
 def _nginx_blocks(text: str) -> list:
@@ -167,9 +223,7 @@ def test_nginx_takes_the_upload_the_app_takes_and_no_more():
 
 
 def test_the_kubernetes_ingress_takes_the_upload_the_app_takes():
-    yaml = pytest.importorskip("yaml", reason="PyYAML reads deploy/kubernetes.yaml")
-    documents = list(yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text()))
-    [ingress] = [document for document in documents if document and document["kind"] == "Ingress"]
+    ingress = _kubernetes()["Ingress"]
     size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
     assert _nginx_bytes(size) == _upload_limit_bytes()
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import ae_core
+from ae_core import datasets
 from ae_core.config import DATASETS, MODEL_KINDS, SHIPPED, WINDOW
 from ae_core.inference import kind_command
 
@@ -184,7 +185,8 @@ def _runs() -> tuple[str, ...]:
 # so its bounds, step, default, options and widget are written nowhere else.
 TEST_INDEX = Whole("index", 0, 9999, widget="number_input")  # One of the 10,000 test images.
 COLOUR = OneOf("colour", ("label", "error"))
-DECODED_PLANE = ("digits", "images")  # The decoded plane under the map, in each dataset's word.
+# The decoded plane under the map, in each dataset's word for its images.
+DECODED_PLANE = tuple(dict.fromkeys(dataset.items for dataset in datasets.TABLE))
 BACKGROUND = OneOf("background", ("none", *DECODED_PLANE, "drift"))
 DENSITY = Whole("density", 5, 40, default=20)
 OPACITY = Number("opacity", 0.1, 1.0, 0.05, default=0.5)
@@ -245,6 +247,6 @@ def check(url_path: str, params: dict[str, list[str]]) -> tuple[dict[str, list[s
         apply(Kind("right", dataset, model))
     for spec in PAGE_PARAMETERS.get(url_path, ()):
         apply(spec)
-    if cleaned.get("background") in (["digits"], ["images"]):  # The decoded plane, in the dataset's word.
-        cleaned["background"] = ["images" if dataset == "fashion_mnist" else "digits"]
+    if cleaned.get("background", [None])[-1] in DECODED_PLANE:  # The decoded plane, in the dataset's word.
+        cleaned["background"] = [datasets.BY_NAME[dataset].items]
     return cleaned, notes

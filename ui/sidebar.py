@@ -23,8 +23,7 @@ def choose_model() -> None:
     # Options are shown as they appear in the URL (?dataset=fashion_mnist&model=shipped):
     # with a format_func, Streamlit would put the formatted label in the URL instead.
     dataset = st.selectbox("Dataset", list(state.DATASETS), key="dataset", bind="query-params",
-                           help="mnist: handwritten digits. fashion_mnist: Zalando's clothes, "
-                                "same size and format.")
+                           help=". ".join(f"{name}: {title}" for name, title in state.DATASETS.items()))
     leftovers()  # Moves runs that finished on any replica into place, so they are listed here.
     names = ae_core.available_models(dataset)
     if not names:

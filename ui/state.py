@@ -34,12 +34,11 @@ from ae_core.config import MODEL_KINDS, SHIPPED, WINDOW
 from ae_core.datasets import TABLE
 from ae_core.export import decoder_bundle as export_decoder
 
-from . import assets, figures, images
+from . import assets, figures, images, links
 
 DATASETS = {dataset.name: dataset.title for dataset in TABLE}
 # What one test example is called on the page, by dataset.
 ITEM = {dataset.name: (dataset.item, dataset.items) for dataset in TABLE}
-DECODED_PLANE = {plural for _, plural in ITEM.values()}  # The map's background of decoded images.
 
 
 @dataclass(frozen=True)
@@ -259,7 +258,7 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
     # that fills the points in between (ui/live/map_points.js) reports the figure without it
     # back to Streamlit, whose clicks then no longer select.
     figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest")
-    if background in DECODED_PLANE:
+    if background in links.DECODED_PLANE:
         name, z1_values, z2_values = _manifold(choice, density)
         figures.add_manifold(figure, assets.url(name), z1_values, z2_values, opacity)
     elif background == "drift":
