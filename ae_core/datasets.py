@@ -30,13 +30,16 @@ class Dataset:
     item: str  # One test example, as a page says it ("a digit").
     items: str  # Several of them ("five digits").
     class_names: tuple[str, ...]  # By label, for the legend.
+    sketch: str  # What to draw or photograph on the "Your image" page.
 
 
 TABLE = (
-    Dataset("mnist", "MNIST digits", "digit", "digits", tuple(str(digit) for digit in range(10))),
+    Dataset("mnist", "MNIST digits", "digit", "digits", tuple(str(digit) for digit in range(10)),
+            "a handwritten digit"),
     Dataset("fashion_mnist", "Fashion-MNIST clothes", "image", "images",
             ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            "a garment, a shoe or a bag"),
 )
 BY_NAME = {dataset.name: dataset for dataset in TABLE}
 

@@ -1,4 +1,4 @@
-"""The figures the README quotes for the shipped weights, measured on each full test set.
+"""The figures docs/model.md quotes for the shipped weights, measured on each full test set.
 
     python -m ae_core.evaluate                                # MNIST's tables
     python -m ae_core.evaluate --dataset fashion_mnist        # Fashion-MNIST's

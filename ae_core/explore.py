@@ -76,7 +76,7 @@ def latent_table(latents: np.ndarray, labels: np.ndarray, errors: np.ndarray | N
 def reconstruction_errors(model, images: np.ndarray) -> np.ndarray:
     """Each image's mean squared error per pixel after encoding and decoding, shape (N,).
 
-    The mean of these is the test MSE the README quotes; their spread is what the map's
+    The mean of these is the test MSE docs/model.md quotes; their spread is what the map's
     error colouring and the gallery of the worst digits show.
     """
     images = np.asarray(images, dtype=np.float32)

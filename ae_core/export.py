@@ -2,12 +2,9 @@
 
 The page's JavaScript (``ui/live/decoder.js``) runs the same arithmetic as Keras on these
 arrays: Dense + ReLU, Reshape (7, 7, 64), then three 3x3 'same' convolutions, the last two
-reading their input through a 2x nearest-neighbour upsampling. Layout:
-
-    bytes 0-3   the header's length n, uint32 little-endian
-    bytes 4..   the header, n bytes of UTF-8 JSON, then spaces up to a multiple of 4 bytes
-    then        every array as float32 little-endian, in Keras's own layout: a Dense kernel is
-                (in, out) and a Conv2D kernel (height, width, in, out)
+reading their input through a 2x nearest-neighbour upsampling. The bytes are ``framing``'s
+layout: a JSON header, then every array as float32 little-endian, in Keras's own layout (a
+Dense kernel is (in, out) and a Conv2D kernel (height, width, in, out)).
 
 The header names each array's ``offset`` (from the first array) and ``shape``, an ``id``
 (the arrays' SHA-256, so a page decodes each model once), and a ``check``: one code and the image Keras decodes from it, which the browser reproduces
@@ -16,15 +13,16 @@ before it trusts itself (and falls back to the server when it cannot).
 >>> bundle = decoder_bundle(load_autoencoder(2))          # doctest: +SKIP
 >>> header = read_header(bundle)                          # doctest: +SKIP
 >>> header["latent_dim"], header["arrays"]["dense/kernel"]["shape"], len(bundle)   # doctest: +SKIP
-(2, [2, 3136], 269280)
+(2, [2, 3136], 264084)
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
+
+from . import framing
 
 FORMAT = 1
 # The decoder's layers that hold numbers, in the order the browser applies them.
@@ -57,26 +55,17 @@ def decoder_bundle(model) -> bytes:
     for name, array in arrays.items():
         header["arrays"][name] = {"offset": offset, "shape": list(array.shape)}
         offset += 4 * array.size
-    encoded = json.dumps(header).encode()
-    padding = b" " * (_arrays_start(len(encoded)) - 4 - len(encoded))
-    return b"".join([len(encoded).to_bytes(4, "little"), encoded, padding, *blobs])
+    return framing.pack(header, *blobs)
 
 
 def read_header(bundle: bytes) -> dict:
     """The JSON header of a bundle."""
-    length = int.from_bytes(bundle[:4], "little")
-    return json.loads(bundle[4:4 + length])
+    return framing.unpack(bundle)[0]
 
 
 def read_array(bundle: bytes, name: str) -> np.ndarray:
     """One array of a bundle, as the browser reads it."""
-    length = int.from_bytes(bundle[:4], "little")
-    spec = read_header(bundle)["arrays"][name]
+    header, start = framing.unpack(bundle)
+    spec = header["arrays"][name]
     count = int(np.prod(spec["shape"]))
-    return np.frombuffer(bundle, dtype="<f4", count=count,
-                         offset=_arrays_start(length) + spec["offset"]).reshape(spec["shape"])
-
-
-def _arrays_start(header_length: int) -> int:
-    """Where the arrays begin: after the length and the header, rounded up to 4 bytes."""
-    return -(-(4 + header_length) // 4) * 4
+    return np.frombuffer(bundle, dtype="<f4", count=count, offset=start + spec["offset"]).reshape(spec["shape"])

@@ -12,7 +12,7 @@ What we changed from the article's code, and why:
   ``BatchNormalization`` without learned centre or scale pins each coordinate to mean 0
   and std 1; ``SquashToWindow`` then maps it by ``5 * tanh(2.0 * x / 5)``: a slope of 2
   near the centre, which gives the look-alike classes 3, 5 and 8 room there, and a smooth
-  bend that keeps every code inside (-5, 5). The README's tables compare this with the
+  bend that keeps every code inside (-5, 5). docs/model.md's tables compare this with the
   alternatives we measured (ReLU, batch norm alone, a fixed std, other slopes, a uniform
   squash, noise).
   The 10-D model, which is only decoded from its own codes, keeps a plain linear latent.
@@ -85,7 +85,7 @@ def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float =
                   ) -> keras.Model:
     """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,).
 
-    ``latent`` chooses what follows Dense(latent_dim); the README compares them:
+    ``latent`` chooses what follows Dense(latent_dim); docs/model.md compares them:
     "relu" (the article's), "linear", "batchnorm" (Keras's default batch norm, which learns
     its own centre and scale), "normalised" (batch norm pinned to std ``latent_scale``),
     "uniform" (batch norm, then the normal CDF onto (-5, 5)), "window" (batch norm, then

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 import threading
@@ -34,11 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import framing
 from .cards import WeightsError, checked_weights_path, read_model_card, retrain_command, write_atomically
 from .config import LATENT_KINDS, SHIPPED, TrainConfig, weights_stem
 from .data import FINGERPRINTS
 
-FORMAT = 1  # Raise it when what is derived, or how it is stored, changes.
+FORMAT = 2  # Raise it when what is derived, or how it is stored, changes.
 ASSET_TYPES = {"bin": "application/octet-stream", "png": "image/png", "js": "text/javascript"}
 ASSET_NAME = re.compile(r"^[0-9a-f]{32}\.(bin|png|js)$")
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,8 +181,8 @@ def kept(dataset: str, cards: tuple[dict, ...], file_name: str, make) -> np.ndar
 # --- The map's points as one asset -------------------------------------------------------------
 
 def points_blob(data: MapData) -> bytes:
-    """The map's points for the browser (``ui/live/points.js``): a 4-byte little-endian length,
-    that many bytes of JSON header (padded with spaces to 4 bytes), then each array.
+    """The map's points for the browser (``ui/live/common.js pointsAt``), in ``framing``'s
+    layout: a JSON header, then each array.
 
     The header names each array's ``offset`` from the first array and its ``dtype``, and
     ``count``: ``z1``, ``z2``, ``error`` float32, ``index`` int32 (the test index, which a
@@ -197,14 +197,11 @@ def points_blob(data: MapData) -> bytes:
     for key, array in arrays.items():
         header["arrays"][key] = {"offset": offset, "dtype": array.dtype.name}
         offset += array.nbytes
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-(4 + len(encoded)) % 4)
-    return b"".join([len(encoded).to_bytes(4, "little"), encoded, *(array.tobytes() for array in arrays.values())])
+    return framing.pack(header, *(array.tobytes() for array in arrays.values()))
 
 
 def read_points(blob: bytes) -> dict[str, np.ndarray]:
     """``points_blob``'s arrays, as the browser reads them."""
-    length = int.from_bytes(blob[:4], "little")
-    header = json.loads(blob[4:4 + length])
-    return {key: np.frombuffer(blob, dtype=spec["dtype"], count=header["count"], offset=4 + length + spec["offset"])
+    header, start = framing.unpack(blob)
+    return {key: np.frombuffer(blob, dtype=spec["dtype"], count=header["count"], offset=start + spec["offset"])
             for key, spec in header["arrays"].items()}

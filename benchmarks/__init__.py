@@ -1,1 +1,1 @@
-"""Benchmarks and comparisons: measurements, not tests. See README for the results."""
+"""Benchmarks and comparisons: measurements, not tests. Their results are in benchmarks/results/."""

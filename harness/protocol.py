@@ -52,6 +52,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.sync.client import connect
 
+from ae_core import framing, store
+
 # A run ends with one of these; FINISHED_EARLY_FOR_RERUN means another run follows at once.
 _ENDS = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
          ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
@@ -175,25 +177,15 @@ class Run:
             data = element.bidi_component.bytes
             if not data:
                 continue
-            length = int.from_bytes(data[:4], "little")
-            settings = json.loads(data[4:4 + length])
+            settings, _ = framing.unpack(data)
             if "points" in settings:
-                points = _read_points(session.fetch(settings["points"]))
+                points = store.read_points(session.fetch(settings["points"]))
                 filled = {}
                 for curve, which in wanted.items():
                     chosen = slice(None) if which == "all" else points["label"] == which
                     filled[curve] = (points["z1"][chosen], points["z2"][chosen], points["index"][chosen])
                 return filled
         return {}
-
-
-def _read_points(blob: bytes) -> dict[str, np.ndarray]:
-    """The map's points asset, as ui/live/map_points.js reads it: a 4-byte length, a JSON header
-    (``count``, each array's ``offset`` and ``dtype``), then the arrays."""
-    length = int.from_bytes(blob[:4], "little")
-    header = json.loads(blob[4:4 + length])
-    return {name: np.frombuffer(blob, dtype=spec["dtype"], count=header["count"], offset=4 + length + spec["offset"])
-            for name, spec in header["arrays"].items()}
 
 
 def point_selection(point: dict) -> str:

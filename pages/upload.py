@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from ae_core import datasets
 from ae_core.safe_images import UPLOAD_EXTENSIONS
 from ae_core.explore import nearest, tile
 from ui import frame, state, uploads
@@ -12,15 +13,15 @@ from ui.images import enlarge, mark, pad_to_square, preview
 frame.require()
 
 st.title("Your image")
-st.caption("Draw a digit in the box, or upload a photo or scan of one handwritten digit (dark on "
-           f"light or light on dark; PNG, JPEG, GIF, BMP or WebP, {uploads.LIMIT_TEXT}). Either is "
-           "prepared the way MNIST was made, then encoded and decoded.")
 choice = state.current()
+sketch = datasets.BY_NAME[choice.dataset].sketch
+st.caption(f"Draw {sketch} in the box, or upload a photo or scan of {sketch} (dark on light or light "
+           f"on dark; PNG, JPEG, GIF, BMP or WebP, {uploads.LIMIT_TEXT}). Either is prepared the way "
+           "MNIST's images were made (cropped to its ink, fitted into 20x20, centred), then encoded and decoded.")
 model_2d, model_10d = state.models_or_stop(choice)
 if choice.dataset != "mnist":
-    st.warning(f"The model in use was trained on {state.DATASETS[choice.dataset]}, not on "
-               "digits. Your drawing will be read as the nearest thing it knows: expect a blurred "
-               "garment, not your digit. Choose MNIST in the sidebar to see a digit come back.")
+    st.warning(f"The model in use was trained on {state.DATASETS[choice.dataset]}, whose images were "
+               "made another way: expect a blurred likeness of the nearest thing it knows.")
 
 
 def use(source: str) -> None:
@@ -47,7 +48,7 @@ source = st.session_state.get("digit_source", "canvas")
 if source == "upload" and upload is None:
     source = "canvas"  # The upload was removed: fall back to the drawing, if any.
 if source == "canvas" and not has_strokes:
-    st.info("Draw a digit in the box, or upload an image file.")
+    st.info(f"Draw {sketch} in the box, or upload an image file.")
     st.stop()
 try:
     steps = uploads.prepare_digit(drawing.image_bytes if source == "canvas" else upload.getvalue())

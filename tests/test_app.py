@@ -11,6 +11,8 @@ from PIL import Image
 
 from streamlit.testing.v1 import AppTest
 
+from ae_core import framing
+
 APP = "../app.py"  # AppTest resolves paths against this test file.
 TIMEOUT = 120  # Seconds: the first run imports TensorFlow and loads the models.
 PAGES = ["pages/map.py", "pages/grid.py", "pages/sliders.py", "pages/upload.py",
@@ -45,9 +47,7 @@ def test_app_opens_on_the_map_with_the_sidebar():
 def live_settings(app: AppTest, key: str) -> dict:
     """The settings a live view (ui/live.py) was mounted with: the JSON at the head of its bytes."""
     [element] = [element for element in app.get("bidi_component") if element.key == key]
-    data = element.proto.bytes
-    length = int.from_bytes(data[:4], "little")
-    return json.loads(data[4:4 + length])
+    return framing.unpack(element.proto.bytes)[0]
 
 
 def test_moving_a_slider_moves_the_pad_and_its_decoder_is_the_models():
@@ -130,6 +130,8 @@ def test_grid_controls_change_the_grid():
 NO_DATA_CHILD = """
 import json, sys
 from streamlit.testing.v1 import AppTest
+
+from ae_core import framing
 report = {}
 for page in ["pages/map.py", "pages/grid.py", "pages/sliders.py", "pages/upload.py",
              "pages/paths.py"]:

@@ -139,7 +139,7 @@ def test_map_deep_link_selects_the_digit_and_a_click_moves_the_link(page, server
 
 def test_drawing_a_stroke_shows_its_reconstruction(page, server):
     page.goto(f"{server}/upload")
-    page.get_by_text("Draw a digit in the box, or upload an image file.").wait_for()
+    page.get_by_text("Draw a handwritten digit in the box, or upload an image file.").wait_for()
     _wait_idle(page)
     box = page.locator("[data-testid=stMain] canvas").last.bounding_box()
     # A "1": one vertical stroke down the middle of the box.

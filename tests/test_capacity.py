@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
+from ae_core import framing
 from harness.browser import streamlit_server
 from harness.protocol import Run, Session
 
@@ -40,8 +41,7 @@ def _settings(run: Run, component: str) -> dict:
     """The settings a live view (ui/live.py) was drawn with, from its element's bytes."""
     [element] = [element for element in run.elements("bidi_component")
                  if element.bidi_component.component_name.endswith(component)]
-    data = element.bidi_component.bytes
-    return json.loads(data[4:4 + int.from_bytes(data[:4], "little")])
+    return framing.unpack(element.bidi_component.bytes)[0]
 
 
 def _get(url: str, headers: dict | None = None):

@@ -57,11 +57,12 @@ def test_the_browser_decodes_what_keras_decodes(chromium, quick_run):
 
 def test_a_decoder_that_does_not_reproduce_keras_refuses_itself(chromium):
     import ae_core
-    from ae_core.export import decoder_bundle, read_header
+    from ae_core import framing
+    from ae_core.export import decoder_bundle
 
     bundle = bytearray(decoder_bundle(ae_core.load_autoencoder(2)))
-    header_length = int.from_bytes(bundle[:4], "little")
-    start = -(-(4 + header_length) // 4) * 4 + read_header(bytes(bundle))["arrays"]["conv2/bias"]["offset"]
+    header, arrays_start = framing.unpack(bytes(bundle))
+    start = arrays_start + header["arrays"]["conv2/bias"]["offset"]
     bundle[start:start + 4] = np.float32(3.0).tobytes()  # One bias off: every image changes.
     page = chromium.new_page()
     page.add_script_tag(content=DECODER_JS)

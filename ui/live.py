@@ -16,13 +16,12 @@ asset, so the figure on the websocket is a few kB instead of 170.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from ae_core import store
+from ae_core import framing, store
 from ae_core.config import WINDOW
 
 from . import assets, links, state
@@ -65,9 +64,8 @@ _map_points = _component("latent_map_points", "map_points.js")
 
 
 def envelope(settings: dict) -> bytes:
-    """A view's data: the length of its settings' JSON, then the JSON."""
-    encoded = json.dumps(settings).encode()
-    return len(encoded).to_bytes(4, "little") + encoded
+    """A view's data: its settings, as a header in ``ae_core.framing``'s layout."""
+    return framing.pack(settings)
 
 
 def _decoder_url(choice: state.Choice) -> str:

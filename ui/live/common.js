@@ -1,15 +1,13 @@
 // What every live view shares: its settings, its decoder, its digit, and the way it fails.
 //
-// A view's data is a 4-byte length and the view's settings as JSON (ui/live.py). The decoder
+// A view's data is its settings as a framed JSON header (ui/live.py, readFramed). The decoder
 // is not in it: `settings.decoder` is the URL of the decoder bundle, an immutable asset the
 // browser fetches once and keeps (ui/assets.py). Streamlit runs a view again on the same
 // element each time its data changes, without the previous cleanup, so a view keeps its own
 // state per element in `views` and builds its DOM only once.
 
 function openEnvelope(data) {
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  const length = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
-  return JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+  return readFramed(data instanceof Uint8Array ? data.slice().buffer : data).header;
 }
 
 // An asset's bytes; a failed fetch is forgotten, so that the next run of the view tries again.
@@ -25,14 +23,12 @@ function fetchAsset(url, cache, read) {
   return cache.get(url);
 }
 
-// The map's points (ae_core.store.points_blob): a 4-byte length, a JSON header naming each
-// array's offset and dtype and the count, then the arrays. Each set is fetched and read once.
+// The map's points (ae_core.store.points_blob): a framed JSON header naming each array's
+// offset and dtype and the count, then the arrays. Each set is fetched and read once.
 const pointSets = new Map(); // points URL -> Promise of its arrays
 
 function readPoints(buffer) {
-  const headerLength = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
-  const start = 4 + headerLength;
+  const { header, start } = readFramed(buffer);
   const types = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
   const points = { count: header.count };
   for (const [name, spec] of Object.entries(header.arrays)) {

@@ -11,13 +11,19 @@
 // This file is a classic script as well as the start of each view's module: the views
 // append their own code and `export default`.
 
+// The layout of ae_core/framing.py: a 4-byte length, a JSON header, then the payload from
+// `start`, a 4-byte boundary. `buffer` is an ArrayBuffer that the payload begins in.
+function readFramed(buffer) {
+  const headerLength = new DataView(buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+  return { header, start: Math.ceil((4 + headerLength) / 4) * 4 };
+}
+
 function readBundle(bytes) {
   // Streamlit hands bytes over as a view into a larger buffer, at any offset: copy them,
   // so that the float arrays below start on a 4-byte boundary.
   const buffer = bytes instanceof ArrayBuffer ? bytes : bytes.slice().buffer;
-  const headerLength = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
-  const start = Math.ceil((4 + headerLength) / 4) * 4;
+  const { header, start } = readFramed(buffer);
   const arrays = {};
   for (const [name, spec] of Object.entries(header.arrays)) {
     const length = spec.shape.reduce((a, b) => a * b, 1);
