@@ -2,9 +2,11 @@
 
 Through ``harness.protocol`` (the websocket, no browser): five sessions open the map at once,
 each view small and each map whole (its 10,000 points counted from the points asset the
-view names and the figure's empty traces that take them); every other page small too.
-Then the asset route itself, and in Chromium, a reload that fetches no weights again while
-the hover still decodes as Keras does.
+view names and the figure's empty traces that take them); every other page small too, and
+the map in each colouring and background at its largest density, whose drift map is an asset
+holding the model's own re-encoding drift. Then the asset route itself, and in Chromium, a
+reload that fetches no weights again while the hover still decodes as Keras does, and the
+drift map's values put into its heatmap.
 """
 
 from __future__ import annotations
