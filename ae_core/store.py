@@ -125,36 +125,48 @@ def derived_key(dataset: str, *cards: dict) -> str:
     return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
 
 
+def derived_folder(dataset: str, *cards: dict) -> Path:
+    """Where what ``cards``' models derive from ``dataset``'s test split is kept."""
+    return cache_dir() / "derived" / derived_key(dataset, *cards)
+
+
 def map_data(dataset: str, name: str = SHIPPED, kind: str = "ae") -> MapData:
-    """The 2-D model ``name``'s ``MapData`` on ``dataset``: read from disk when a server
-    computed it before (no TensorFlow), else computed (about 3 s with the import) and kept."""
-    folder = cache_dir() / "derived" / derived_key(dataset, checked_card(2, dataset, name, kind))
+    """The 2-D model ``name``'s ``MapData`` on ``dataset``: read from disk when a server or
+    its training computed it before (no TensorFlow), else computed with TensorFlow and kept."""
+    folder = derived_folder(dataset, checked_card(2, dataset, name, kind))
     try:
         with np.load(folder / "map.npz", allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in ("latents", "labels", "errors")}
         bundle = (folder / "decoder.bin").read_bytes()
     except (OSError, ValueError, KeyError):
-        return _compute_map_data(dataset, name, folder, kind)
+        from .inference import load_autoencoder
+
+        import_tensorflow()
+        return derive_map_data(load_autoencoder(2, dataset, name, kind), dataset)
     return _read_only(MapData(arrays["latents"], arrays["labels"].astype(np.int64), arrays["errors"], bundle))
 
 
-def _compute_map_data(dataset: str, name: str, folder: Path, kind: str = "ae") -> MapData:
+def derive_map_data(model, dataset: str) -> MapData:
+    """Compute the ``MapData`` of ``model`` (a loaded 2-D ``Autoencoder``) on ``dataset``, keep
+    it in ``derived/``, and put the map's points and decoder bundle in ``assets/``: all that
+    the map's first view of the model reads. A training calls it as soon as its model is
+    saved (``ae_core.train``), so that the model's first view encodes nothing."""
     from .data import load_mnist
     from .explore import reconstruction_errors
     from .export import decoder_bundle
-    from .inference import load_autoencoder
 
-    import_tensorflow()
-    model = load_autoencoder(2, dataset, name, kind)
     images, labels = load_mnist("test", dataset)
     data = MapData(model.encode(images), np.asarray(labels, dtype=np.int64),
                    reconstruction_errors(model, images).astype(np.float32), decoder_bundle(model))
+    folder = derived_folder(dataset, model.card)
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, latents=data.latents, labels=data.labels.astype(np.uint8), errors=data.errors)
     write_atomically(folder / "decoder.bin", lambda temporary: temporary.write_bytes(data.bundle))
     # The arrays last: their file is what a reader looks for first.
     write_atomically(folder / "map.npz", lambda temporary: temporary.write_bytes(buffer.getvalue()))
+    put_asset(points_blob(data), "bin")
+    put_asset(data.bundle, "bin")
     return _read_only(data)
 
 
@@ -167,7 +179,7 @@ def _read_only(data: MapData) -> MapData:
 def kept(dataset: str, cards: tuple[dict, ...], file_name: str, make) -> np.ndarray:
     """An array derived from the models of ``cards`` on ``dataset``: read from
     ``derived/<key>/<file_name>.npy`` when present, else ``make()``, kept there."""
-    path = cache_dir() / "derived" / derived_key(dataset, *cards) / f"{file_name}.npy"
+    path = derived_folder(dataset, *cards) / f"{file_name}.npy"
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError):

@@ -23,6 +23,9 @@ What a run guarantees:
   TensorFlow's default (one device) otherwise. ``--batch-size`` is the global batch.
 * **How the map formed.** With ``--formation-sample N``, the codes of the first N test
   images are recorded after every epoch into ``<name>.formation.npz``.
+* **The map is ready.** Once a 2-D model is saved, the command line computes what the map's
+  first view of it reads (``store.derive_map_data``) into the cache folder, so that view
+  encodes nothing.
 * **Which data it saw.** The card records the fingerprints of the training and test splits
   (``data.FINGERPRINTS``), which the loader has checked against the original files.
 """
@@ -45,11 +48,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from . import kinds, runs
+from . import kinds, runs, store
 from .cards import retrain_command, sha256_of, write_atomically
 from .config import HIGH_LEARNING_RATE, TrainConfig, weights_stem
 from .data import data_fingerprints, load_mnist
 from .folders import folder_lock
+from .inference import Autoencoder
 from .model import build_autoencoder
 
 
@@ -198,7 +202,7 @@ def _plain(value) -> int | float:
 
 def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
           callbacks: Sequence = (), verbose: int = 1,
-          strategy: tf.distribute.Strategy | None = None) -> dict:
+          strategy: tf.distribute.Strategy | None = None, prepare_map: bool = False) -> dict:
     """Train per ``config``, write ``<out_dir>/<name>.weights.h5`` and ``<name>.json``.
 
     Returns the model card. Raises ``TrainingDiverged`` (leaving ``out_dir``'s existing
@@ -207,7 +211,9 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
     another process is training into ``out_dir`` (it holds ``folder_lock(out_dir)`` throughout).
     Extra Keras ``callbacks`` (a progress bar in a UI, say) are called after ours; an
     exception raised in one (a cancel button, say) ends the run with nothing written.
-    ``strategy`` defaults to ``distribution_strategy()``.
+    ``strategy`` defaults to ``distribution_strategy()``. With ``prepare_map`` (the command
+    line's runs), a 2-D model's map is prepared too (``_prepare_map``), before the lock is let
+    go: a server moves a finished run into place only once its folder's lock is free.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -215,7 +221,23 @@ def train(config: TrainConfig, out_dir: Path | str, resume: bool = False,
         if not ours:
             raise ValueError(f"Another training is writing to {out_dir}; wait for it to end, or "
                              f"choose another --out.")
-        return _train(config, out_dir, resume, callbacks, verbose, strategy)
+        card = _train(config, out_dir, resume, callbacks, verbose, strategy)
+        if prepare_map and config.latent_dim == 2:
+            _prepare_map(out_dir, config)
+        return card
+
+
+def _prepare_map(out_dir: Path, config: TrainConfig) -> None:
+    """Compute and keep what the map's first view of the 2-D model saved in ``out_dir`` reads
+    (``store.derive_map_data``), from the weights file as saved, so that the view encodes
+    nothing. The model is whole without it: when the cache folder cannot be written, the map's
+    first view computes it instead."""
+    model = Autoencoder.from_folder(out_dir, 2, config.dataset, config.kind)
+    try:
+        store.derive_map_data(model, config.dataset)
+    except OSError as error:
+        print(f"warning: the map's data was not kept ({error}); the model's first map view "
+              f"will compute it.", file=sys.stderr)
 
 
 def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence, verbose: int,
@@ -403,7 +425,7 @@ class _Progress(keras.callbacks.Callback):
 
     def __init__(self, out_dir: Path, config: TrainConfig):
         super().__init__()
-        self.out_dir, self.batch_size = out_dir, config.batch_size
+        self.out_dir, self.batch_size, self.latent_dim = out_dir, config.batch_size, config.latent_dim
         self.steps = runs.steps_per_epoch(config)
         self.validation_steps = math.ceil(runs.TEST_IMAGES / config.eval_batch_size)
         self.epoch = 0
@@ -457,7 +479,8 @@ class _Progress(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.done.set()
-        self._set(phase="saving the model")
+        self._set(phase="saving the model" if self.latent_dim != 2 else
+                  "saving the model and encoding the test images for its map")
         self._write()
 
 
@@ -480,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.write_progress(args.out, phase="loading the data and building the model")
             callbacks.append(_Progress(Path(args.out), config))
         card = train(config, args.out, resume=args.resume, callbacks=callbacks,
-                     verbose=1 if sys.stdout.isatty() else 2)
+                     verbose=1 if sys.stdout.isatty() else 2, prepare_map=True)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

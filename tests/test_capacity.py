@@ -2,9 +2,11 @@
 
 Through ``harness.protocol`` (the websocket, no browser): five sessions open the map at once,
 each view small and each map whole (its 10,000 points counted from the points asset the
-view names and the figure's empty traces that take them); every other page small too.
-Then the asset route itself, and in Chromium, a reload that fetches no weights again while
-the hover still decodes as Keras does.
+view names and the figure's empty traces that take them); every other page small too, and
+the map in each colouring and background at its largest density, whose drift map is an asset
+holding the model's own re-encoding drift. Then the asset route itself, and in Chromium, a
+reload that fetches no weights again while the hover still decodes as Keras does, and the
+drift map's values put into its heatmap.
 """
 
 from __future__ import annotations
@@ -107,6 +109,47 @@ def test_every_pages_warm_view_is_small(app_url, page):
         run = session.open(page)
     assert run.exceptions() == []
     assert run.bytes <= VIEW_BUDGET, f"{page}: {run.bytes} bytes"
+
+
+# The map's figure grows with the density only over the drift map (its cells); the
+# largest density is therefore the worst case of each colouring and background.
+@pytest.mark.parametrize("colour", ["label", "error"])
+@pytest.mark.parametrize("background", ["none", "digits", "drift"])
+def test_every_maps_warm_view_is_small_at_the_largest_density(app_url, colour, background):
+    query = f"colour={colour}&background={background}&density=40&opacity=1.0"
+    with Session(app_url) as session:
+        session.open("map", query)
+    with Session(app_url) as session:
+        run = session.open("map", query)
+    assert run.exceptions() == []
+    assert run.bytes <= VIEW_BUDGET, f"{query}: {run.bytes} bytes"
+    # The view is the one asked for, not the default map.
+    figure = _map_figure(run)
+    assert [trace["type"] == "heatmap" for trace in figure["data"]].count(True) == (background == "drift")
+    assert len(figure["layout"].get("images", [])) == (background == "digits")
+    assert any(trace.get("meta") == {"points": "all"} for trace in figure["data"]) == (colour == "error")
+
+
+def _map_figure(run: Run) -> dict:
+    [chart] = run.elements("plotly_chart")
+    return json.loads(chart.plotly_chart.spec)
+
+
+def test_the_drift_values_the_map_shows_are_the_models_re_encoding_drift(app_url):
+    import ae_core
+    from ae_core.explore import reencoding_drift
+
+    from test_app_views import _array
+
+    with Session(app_url) as session:
+        run = session.open("map", "background=drift&density=40")
+        [heatmap] = [trace for trace in _map_figure(run)["data"] if trace["type"] == "heatmap"]
+        values = np.frombuffer(session.fetch(heatmap["meta"]["field"]), dtype="<f4")
+    drift, z1_values, z2_values = reencoding_drift(ae_core.load_autoencoder(2), 80)
+    shown = values.reshape(len(_array(heatmap["y"])), len(_array(heatmap["x"])))
+    assert np.allclose(_array(heatmap["x"]), z1_values) and np.allclose(_array(heatmap["y"]), z2_values)
+    assert np.abs(shown - drift).max() <= 1e-4  # float32, as sent; TensorFlow's sums may differ in the last bits.
+    assert heatmap["zmin"] == 0.0 and heatmap["zmax"] == pytest.approx(float(drift.max()), abs=1e-4)
 
 
 def test_a_slider_release_re_sends_no_weights(app_url):
@@ -231,4 +274,34 @@ def test_a_reload_fetches_no_weights_again_and_the_hover_still_decodes_as_keras(
                          f"assets/{decoder_name}")
     decoded = np.asarray(page.evaluate(DECODE_IN_PAGE, [held, codes.tolist()]))
     assert np.abs(decoded - model.decode(codes).reshape(50, 784)).max() <= 1e-5
+    page.close()
+
+
+@pytest.mark.browser
+def test_the_browser_puts_the_drift_values_into_the_heatmap_and_the_hover_still_decodes(app_url, chromium):
+    import ae_core
+
+    from test_live import _keras_grey, _painted, _plot_area
+
+    with Session(app_url) as session:
+        run = session.open("map", "background=drift&density=10")
+        [heatmap] = [trace for trace in _map_figure(run)["data"] if trace["type"] == "heatmap"]
+        sent = np.frombuffer(session.fetch(heatmap["meta"]["field"]), dtype="<f4").reshape(20, 20)
+    page = chromium.new_context(viewport={"width": 1400, "height": 1300}).new_page()
+    page.set_default_timeout(90_000)
+    page.goto(f"{app_url}/map?background=drift&density=10")
+    held = page.wait_for_function(
+        "() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');"
+        " const heatmap = gd && gd.data && gd.data.find((trace) => trace.type === 'heatmap');"
+        " return heatmap && heatmap.z.length === 20 && gd.dataset.points === '10000'"
+        " && heatmap.z.map((row) => Array.from(row)); }").json_value()
+    assert np.array_equal(np.asarray(held, dtype=np.float32), sent)
+    canvas = page.locator(".st-key-live_map_hover canvas.digit")
+    page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())
+    area = _plot_area(page, "map_chart")
+    page.mouse.move(area["left"] + 0.3 * area["width"], area["top"] + 0.6 * area["height"])
+    page.wait_for_function("(c) => Number(c.dataset.frames) > 0", arg=canvas.element_handle())
+    # Over the drift map, the pointer still shows what the decoder draws there.
+    shown_z = np.asarray(json.loads(canvas.get_attribute("data-z")))
+    assert np.abs(_painted(canvas) - _keras_grey(ae_core.load_autoencoder(2), shown_z)).max() <= 1
     page.close()

@@ -5,6 +5,7 @@ Trainer, as the app does."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -67,6 +68,45 @@ def test_the_smallest_run_the_page_allows_succeeds_and_becomes_a_model(models, t
     formation = load_formation("mnist", "first-try")
     assert formation["codes"].shape == (1, 300, 2) and np.array_equal(formation["labels"], labels[:300])
     assert np.allclose(formation["codes"][0], model.encode(images[:300]), atol=1e-4)
+
+
+# What the map's first view of a model reads, in a process that has not imported TensorFlow.
+READ_MAP = """
+import sys
+import numpy as np
+from ae_core import store
+data = store.map_data("mnist", sys.argv[1])
+assert "tensorflow" not in sys.modules, "reading the map's data imported TensorFlow"
+np.savez(sys.argv[2], latents=data.latents, labels=data.labels, errors=data.errors)
+"""
+
+
+def test_a_trained_models_map_is_ready_as_soon_as_it_is_saved(models, tmp_path, monkeypatch, test_set):
+    from ae_core import store
+    from ae_core.export import decoder_bundle
+
+    monkeypatch.setenv("AE_CACHE_DIR", str(tmp_path / "cache"))
+    job = Trainer().start(TrainConfig(epochs=1, **SMALL), "ready", owner="me")
+    progress = job.join(timeout=600)
+    assert progress.status == "done", progress.message
+    # No page has been opened: the training process wrote these.
+    model = load_autoencoder(2, "mnist", "ready")
+    folder = store.derived_folder("mnist", model.card)
+    assert sorted(path.name for path in folder.iterdir()) == ["decoder.bin", "map.npz"]
+    result = subprocess.run([sys.executable, "-c", READ_MAP, "ready", str(tmp_path / "read.npz")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    read = np.load(tmp_path / "read.npz")
+    images, labels = test_set
+    assert np.allclose(read["latents"], model.encode(images), atol=1e-5)
+    assert np.array_equal(read["labels"], labels)
+    own_errors = np.mean((model.reconstruct(images) - images).reshape(len(images), -1) ** 2, axis=1)
+    assert np.allclose(read["errors"], own_errors, atol=1e-6)
+    # The assets the map's first view names are there too, under the names of their bytes.
+    bundle = decoder_bundle(model)
+    points = store.points_blob(store.MapData(read["latents"], read["labels"], read["errors"], bundle))
+    for blob in (bundle, points):
+        assert store.asset_path(f"{hashlib.sha256(blob).hexdigest()[:32]}.bin") is not None
 
 
 def test_only_the_owner_cancels_and_one_run_at_a_time(models):
@@ -252,7 +292,7 @@ def test_a_one_epoch_run_reports_progress_from_its_first_batch_at_least_every_tw
     assert reports[first][2] == 1, "the first training report is not the first batch's"
     steps = [step for _, phase, step in reports if phase == "training"]
     assert steps == sorted(steps) and steps[-1] == runs.steps_per_epoch(job.config)
-    assert "validating" in phases and phases[-1] == "saving the model"
+    assert "validating" in phases and phases[-1] == "saving the model and encoding the test images for its map"
     times = [updated for updated, _, _ in reports[first:]]
     assert max(later - earlier for earlier, later in zip(times, times[1:])) <= 2.0, times
     message = job.progress().message

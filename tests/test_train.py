@@ -1,6 +1,7 @@
 """Real training runs on small MNIST subsets: weights, cards, resume, divergence, seeds."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -220,3 +221,17 @@ def test_same_seed_gives_identical_weights(tmp_path, uninterrupted):
     assert result.returncode == 0, result.stderr[-2000:]
     name = "autoencoder_mnist_z2.weights.h5"
     assert (tmp_path / name).read_bytes() == (uninterrupted / name).read_bytes()
+
+
+def test_a_run_whose_map_cannot_be_kept_still_writes_its_model(tmp_path):
+    """What the map reads is the cache folder's: when it cannot be written, the run warns and
+    its model is whole, to be encoded by the map's first view instead."""
+    from ae_core import Autoencoder
+
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    result = subprocess.run(_train_command(tmp_path / "out", "--epochs", "2"), cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "AE_CACHE_DIR": str(blocked)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning: the map's data was not kept" in result.stderr
+    assert Autoencoder.from_folder(tmp_path / "out", latent_dim=2).card["epochs_run"] == 2

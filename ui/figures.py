@@ -93,12 +93,19 @@ def add_manifold(figure: go.Figure, source: str, z1_values: np.ndarray,
         sizing="stretch", opacity=opacity, layer="below")
 
 
-def add_drift(figure: go.Figure, drift: np.ndarray, z1_values: np.ndarray,
+def add_drift(figure: go.Figure, source: str, largest: float, z1_values: np.ndarray,
               z2_values: np.ndarray, opacity: float) -> None:
-    """Colour the plane under the points by ‖z − E(D(z))‖ (from ``explore.reencoding_drift``)."""
+    """Colour the plane under the points by ‖z − E(D(z))‖ (from ``explore.reencoding_drift``).
+
+    The values are the asset at URL ``source``: float32, little-endian, one row per z2 value
+    in ``z2_values``' order. The browser puts them into the heatmap (``ui/live/map_points.js``,
+    which finds it by its ``meta.field``), so the figure on the websocket holds one undrawn
+    cell whatever the density. The colour scale's ends are set here, so that the colour bar
+    has its room and its numbers before the values come.
+    """
     heatmap = go.Heatmap(
-        z=np.asarray(drift, dtype=np.float32),  # float32: half the bytes on the wire.
-        x=z1_values, y=z2_values, colorscale="Greys", opacity=opacity, zmin=0.0,
+        z=[[None]], x=z1_values, y=z2_values, meta={"field": source},
+        colorscale="Greys", opacity=opacity, zmin=0.0, zmax=largest,
         # Beside the plot, on the right: the legend is above it and the z1 axis below.
         colorbar=dict(title=dict(text="‖z − E(D(z))‖", side="right"), thickness=10, len=0.6),
         hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>moves by %{z:.2f}<extra></extra>")

@@ -238,8 +238,12 @@ def _manifold(choice: Choice, density: int) -> tuple[str, np.ndarray, np.ndarray
 
 
 @st.cache_resource(max_entries=8, show_spinner="Decoding and re-encoding the plane…")
-def _drift(choice: Choice, size: int):
-    return explore.reencoding_drift(model(choice), size, *WINDOW)
+def _drift(choice: Choice, size: int) -> tuple[str, float, np.ndarray, np.ndarray]:
+    """The drift map under the map as an asset's name (``figures.add_drift`` gives its layout),
+    its largest value, and its codes."""
+    drift, z1_values, z2_values = explore.reencoding_drift(model(choice), size, *WINDOW)
+    values = np.ascontiguousarray(drift, dtype="<f4")
+    return store.put_asset(values.tobytes(), "bin"), float(values.max()), z1_values, z2_values
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -262,7 +266,8 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
         name, z1_values, z2_values = _manifold(choice, density)
         figures.add_manifold(figure, assets.url(name), z1_values, z2_values, opacity)
     elif background == "drift":
-        figures.add_drift(figure, *_drift(choice, 2 * density), opacity)
+        name, largest, z1_values, z2_values = _drift(choice, 2 * density)
+        figures.add_drift(figure, assets.url(name), largest, z1_values, z2_values, opacity)
     elif background != "none":
         raise ValueError(f"background must be 'none', 'digits', 'images' or 'drift', not {background!r}.")
     if ring is not None:
