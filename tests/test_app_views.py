@@ -113,10 +113,19 @@ def test_manifold_layer_lays_the_decoded_grid_under_the_points():
 
 
 def test_drift_layer_is_a_heatmap_under_the_points():
+    import ae_core
+    from ae_core import store
+    from ae_core.explore import reencoding_drift
+
     app = _open("pages/map.py", background="drift", density="10")
     first, *rest = _figure(app)["data"]
-    assert first["type"] == "heatmap" and _array(first["z"]).shape == (20, 20)
+    assert first["type"] == "heatmap" and len(_array(first["y"])) == 20
     assert all(trace["type"] == "scattergl" for trace in rest)
+    # Its values come as an asset (ui/live/map_points.js fills them in): those of re-encoding.
+    asset = store.asset_path(first["meta"]["field"].removeprefix("assets/"))
+    values = np.frombuffer(asset.read_bytes(), dtype="<f4").reshape(20, 20)
+    expected, _, _ = reencoding_drift(ae_core.load_autoencoder(2), 20)
+    assert np.abs(values - expected).max() < 1e-4
 
 
 def test_error_colouring_and_the_gallery_of_the_worst_twenty(test_set):
