@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import DATASETS, OPTIMIZERS, TrainConfig, weights_stem
+from .config import DATASETS, LATENT_KINDS, OPTIMIZERS, TrainConfig, weights_stem
 from .data import data_fingerprints
 
 
@@ -148,6 +148,36 @@ def checked_weights_path(folder: Path | str, card: dict, fix: str) -> Path:
         raise WeightsError(f"The weights file {path.name} does not match the SHA-256 in its model "
                            f"card, so it is truncated or altered and was not loaded. {fix}")
     return path
+
+
+def suggested_config(latent_dim: int, dataset: str, kind: str = "ae") -> TrainConfig:
+    """The recipe to offer for a missing model: the defaults, and for another kind than the
+    plain autoencoder the linear latent it needs."""
+    if kind == "ae":
+        return TrainConfig(latent_dim=latent_dim, dataset=dataset)
+    return TrainConfig(latent_dim=latent_dim, dataset=dataset, kind=kind, latent="linear")
+
+
+def checked_autoencoder(folder: Path | str, latent_dim: int, dataset: str, kind: str = "ae"
+                        ) -> tuple[dict, Path, str]:
+    """``(card, weights_path, fix)`` of the model in ``folder``, after every check that needs
+    no TensorFlow: the card readable and sound, the weights present and matching its SHA-256,
+    the latent's recipe and the kind known. ``fix`` is the retrain command, as a sentence.
+    Raises ``WeightsError`` with that sentence."""
+    name = weights_stem(latent_dim, dataset, kind)
+    fix = "Retrain them with: " + retrain_command(suggested_config(latent_dim, dataset, kind))
+    card = read_autoencoder_card(folder, name, fix)
+    # The card knows the exact recipe of its weights; quote that when it is there.
+    if isinstance(card.get("retrain_command"), str):
+        fix = f"Retrain them with: {card['retrain_command']}"
+    weights_path = checked_weights_path(folder, card, fix)
+    recipe = card.get("config")
+    if not isinstance(recipe, dict) or recipe.get("latent") not in LATENT_KINDS:
+        # Guessing the architecture would load the numbers into the wrong layers.
+        raise WeightsError(f"The model card of {name} does not say how its latent was built. {fix}")
+    if recipe.get("kind", "ae") != kind or card.get("kind", "ae") != kind:
+        raise WeightsError(f"The model card of {name} is not of the {kind} kind. {fix}")
+    return card, weights_path, fix
 
 
 def data_mismatch(card: dict, dataset: str) -> str | None:

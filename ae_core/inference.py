@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cards import WeightsError, checked_weights_path, read_autoencoder_card, retrain_command
-from .config import (IMAGE_SHAPE, LATENT_KINDS, MODEL_KINDS, NAME_PATTERN, SHIPPED, WEIGHTS_DIR,
-                     TrainConfig, models_dir, weights_stem)
+from .cards import WeightsError, checked_autoencoder, retrain_command, suggested_config
+from .config import IMAGE_SHAPE, MODEL_KINDS, NAME_PATTERN, SHIPPED, WEIGHTS_DIR, TrainConfig, models_dir, weights_stem
 
 # Chunk sizes keep peak memory near 100 MB whatever N is (decoder activations are
 # 28*28*32 floats per image; the encoder's are far smaller).
@@ -111,23 +110,8 @@ class Autoencoder:
         """Load ``<folder>/<weights_stem(latent_dim, dataset, kind)>.weights.h5`` after checking it."""
         from .model import build_autoencoder
 
-        folder = Path(folder)
-        name = weights_stem(latent_dim, dataset, kind)
-        # The command for a missing model; another kind needs its linear latent to be valid.
-        suggested = (TrainConfig(latent_dim=latent_dim, dataset=dataset) if kind == "ae" else
-                     TrainConfig(latent_dim=latent_dim, dataset=dataset, kind=kind, latent="linear"))
-        fix = "Retrain them with: " + retrain_command(suggested)
-        card = read_autoencoder_card(folder, name, fix)
-        # The card knows the exact recipe of its weights; quote that when it is there.
-        if isinstance(card.get("retrain_command"), str):
-            fix = f"Retrain them with: {card['retrain_command']}"
-        weights_path = checked_weights_path(folder, card, fix)
-        recipe = card.get("config")
-        if not isinstance(recipe, dict) or recipe.get("latent") not in LATENT_KINDS:
-            # Guessing the architecture would load the numbers into the wrong layers.
-            raise WeightsError(f"The model card of {name} does not say how its latent was built. {fix}")
-        if recipe.get("kind", "ae") != kind or card.get("kind", "ae") != kind:
-            raise WeightsError(f"The model card of {name} is not of the {kind} kind. {fix}")
+        card, weights_path, fix = checked_autoencoder(folder, latent_dim, dataset, kind)
+        recipe = card["config"]
         autoencoder, encoder, decoder = build_autoencoder(
             latent_dim, recipe["latent"], float(recipe.get("latent_scale", TrainConfig.latent_scale)),
             kind=kind)
@@ -194,9 +178,7 @@ def available_kinds(dataset: str = "mnist", name: str = SHIPPED) -> tuple[str, .
 
 def kind_command(dataset: str, kind: str) -> str:
     """The command that trains the 2-D model of ``kind`` for ``dataset`` into ``weights/``."""
-    config = (TrainConfig(latent_dim=2, dataset=dataset) if kind == "ae" else
-              TrainConfig(latent_dim=2, dataset=dataset, kind=kind, latent="linear"))
-    return retrain_command(config)
+    return retrain_command(suggested_config(2, dataset, kind))
 
 
 def available_models(dataset: str = "mnist") -> list[str]:

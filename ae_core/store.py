@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from . import framing
-from .cards import WeightsError, checked_weights_path, read_model_card, retrain_command, write_atomically
-from .config import LATENT_KINDS, SHIPPED, TrainConfig, weights_stem
+from .cards import checked_autoencoder, write_atomically
+from .config import SHIPPED
 from .data import FINGERPRINTS
 
 FORMAT = 2  # Raise it when what is derived, or how it is stored, changes.
@@ -99,24 +99,11 @@ class MapData:
 
 def checked_card(latent_dim: int, dataset: str, name: str = SHIPPED, kind: str = "ae") -> dict:
     """A model's card after the checks ``Autoencoder.from_folder`` makes before it builds the
-    model (card readable, weights present and matching its SHA-256, latent kind known),
-    without importing TensorFlow. Raises ``WeightsError`` with the retrain command."""
+    model (``cards.checked_autoencoder``), without importing TensorFlow. Raises
+    ``WeightsError`` with the retrain command."""
     from .inference import model_folder  # Cheap: inference imports TensorFlow only when loading.
 
-    folder = model_folder(name)
-    stem = weights_stem(latent_dim, dataset, kind)
-    # Another kind than the plain autoencoder needs its linear latent for the command to be valid.
-    suggested = (TrainConfig(latent_dim=latent_dim, dataset=dataset) if kind == "ae" else
-                 TrainConfig(latent_dim=latent_dim, dataset=dataset, kind=kind, latent="linear"))
-    fix = "Retrain them with: " + retrain_command(suggested)
-    card = read_model_card(folder, stem, fix)
-    if isinstance(card.get("retrain_command"), str):
-        fix = f"Retrain them with: {card['retrain_command']}"
-    checked_weights_path(folder, card, fix)
-    recipe = card.get("config")
-    if not isinstance(recipe, dict) or recipe.get("latent") not in LATENT_KINDS:
-        raise WeightsError(f"The model card of {stem} does not say how its latent was built. {fix}")
-    return card
+    return checked_autoencoder(model_folder(name), latent_dim, dataset, kind)[0]
 
 
 def derived_key(dataset: str, *cards: dict) -> str:

@@ -11,10 +11,8 @@ from ae_core.config import WINDOW
 from ui import compare_view, figures, frame, live, state
 from ui.sidebar import KIND_LABELS
 
-frame.require()
 
-choice = state.current()
-st.title("Compare two kinds")
+choice = frame.page("Compare two kinds")
 kinds = ae_core.available_kinds(choice.dataset, choice.name)
 if not kinds:
     st.error(f"This model has no 2-D weights for {state.DATASETS[choice.dataset]}; choose another in the sidebar.")

@@ -6,10 +6,8 @@ from ui import assets, frame, links, state, vae
 from ui.figures import grid_figure
 from ui.images import to_png
 
-frame.require()
 
-choice = state.current()
-st.title("Decoded grid")
+choice = frame.page("Decoded grid")
 st.caption("Each cell is the decoder's drawing of one point (z1, z2) of a regular grid. "
            "Nothing here comes from the data: it is what the decoder imagines everywhere.")
 state.models_or_stop(choice)

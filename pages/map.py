@@ -10,20 +10,16 @@ from ui import frame, links, live, state, vae
 from ui.images import enlarge
 from ui.selection import parse_selection
 
-frame.require()
 
 GALLERY_CAP = 60
 WORST_COUNT = 20
 
-choice = state.current()
-st.title("Latent map")
+choice = frame.page("Latent map")
 st.caption(f"Each dot is one test image at the code (z1, z2) the encoder gives it. Hover anywhere "
            f"(or hold a finger on the map) to see what the decoder draws there; click a dot to "
            f"choose that {choice.item()}. The dashed square is the [{WINDOW[0]:g}, {WINDOW[1]:g}]² window of the decoded grid.")
 
-# The models first: the table below is encoded by the 2-D model.
-model, model_10d = state.models_or_stop(choice)
-table = state.test_table_or_stop(choice)
+model, model_10d, table = state.models_and_table_or_stop(choice)
 
 # Every choice is bound to the URL, so a copied link reopens this exact view. They live in a
 # popover, so that the map itself is in view as the page opens, on a laptop's screen too.

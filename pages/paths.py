@@ -7,15 +7,12 @@ from ae_core.explore import decode_path, tile
 from ui import frame, links, live, state
 from ui.images import enlarge, to_png
 
-frame.require()
 
-choice = state.current()
-st.title("Paths")
+choice = frame.page("Paths")
 st.caption(f"Pick two {choice.item(2)}. Drag along the line from A to B to watch the decoder morph one "
            f"into the other, or read the strip of evenly spaced steps; the line is drawn on the map "
            f"below. The last two {choice.item(2)} clicked on the map become the two ends.")
-model, _ = state.models_or_stop(choice)
-table = state.test_table_or_stop(choice)
+model, _, table = state.models_and_table_or_stop(choice)
 images, _ = state.test_set(choice.dataset)
 
 yours = st.session_state.get("your_digit")  # Left by the "Your image" page.

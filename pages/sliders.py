@@ -6,10 +6,8 @@ import streamlit as st
 from ui import frame, links, live, state
 from ui.images import enlarge, mark
 
-frame.require()
 
-choice = state.current()
-st.title("Sliders")
+choice = frame.page("Sliders")
 st.caption("Drag the handle over the small map, or use the arrow keys on it: the decoder draws the "
            "point under the handle as you move, right here in your browser. Let go and the sliders "
            "and the link take the point. The sliders set it precisely.")

@@ -12,13 +12,10 @@ from ae_core.jobs import (MIN_STEPS, Progress, TrainerBusy, check_budget, defaul
 from ui import frame, state
 from ui.figures import loss_curves
 
-frame.require()
-
 FORMATION_SAMPLE = 1000  # Test images whose codes are recorded after every epoch.
 
-choice = state.current()
+choice = frame.page("Train a model")
 trainer = state.trainer()
-st.title("Train a model")
 st.caption(f"Train a new 2-D autoencoder with the same architecture and explore it on every page. "
            f"It trains in a process of its own: the other pages stay usable, one training runs at "
            f"a time, and one run may use at most {training_budget():,} training images in all "

@@ -10,10 +10,8 @@ from ae_core.explore import nearest, tile
 from ui import frame, state, uploads
 from ui.images import enlarge, mark, pad_to_square, preview
 
-frame.require()
 
-st.title("Your image")
-choice = state.current()
+choice = frame.page("Your image")
 sketch = datasets.BY_NAME[choice.dataset].sketch
 st.caption(f"Draw {sketch} in the box, or upload a photo or scan of {sketch} (dark on light or light "
            f"on dark; PNG, JPEG, GIF, BMP or WebP, {uploads.LIMIT_TEXT}). Either is prepared the way "

@@ -4,8 +4,8 @@ Streamlit still has its old multipage mode: while a ``pages/`` folder sits besid
 script, it runs a requested page's file by itself (without ``app.py``) until ``app.py``'s
 ``st.navigation`` has run once in the server process. So the first visit after a start, to
 ``/map`` say, would get the page without its frame. ``.streamlit/config.toml`` hides that
-mode's page list, and ``require()``, the first line of every page, starts such a run again
-through ``app.py`` before the page draws anything.
+mode's page list, and ``require()``, which every page calls first (through ``page()``),
+starts such a run again through ``app.py`` before the page draws anything.
 """
 
 from __future__ import annotations
@@ -58,6 +58,16 @@ def entered():
         yield
     finally:
         _inside.reset(token)
+
+
+def page(title: str):
+    """The start of every page: the frame (``require``), the page's title, and the sidebar's
+    choice of dataset, model and kind (``state.current()``), which the page returns."""
+    require()
+    st.title(title)
+    from . import state  # Here: the frame is loaded before the pages' heavier modules.
+
+    return state.current()
 
 
 def require() -> None:

@@ -188,6 +188,14 @@ def test_table_or_stop(choice: Choice) -> pd.DataFrame:
         stop_with(error)
 
 
+def models_and_table_or_stop(choice: Choice) -> tuple[Model, Model, pd.DataFrame]:
+    """The 2-D and 10-D models and the test table, or the first reason one is missing and the
+    end of the page's run. The models come first: a missing model is the likelier fix, and
+    the table is the 2-D model's encoding."""
+    model_2d, model_10d = models_or_stop(choice)
+    return model_2d, model_10d, test_table_or_stop(choice)
+
+
 # --- Reconstruction errors and exports -----------------------------------------------------
 
 def test_errors(choice: Choice) -> np.ndarray:
