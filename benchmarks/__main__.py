@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.pages import IDLE
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -86,7 +88,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
             page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
                                    " return gd && gd._fullData && gd._fullData.length >= 10"
                                    " && gd.querySelector('canvas'); }")
-            page.wait_for_selector("[data-test-script-state=notRunning]")
+            page.wait_for_selector(IDLE)
             cold = time.perf_counter() - started
             rows.append(("server start → map drawn, first visit", (cold * 1000, cold * 1000), None, None, "≤ 12 s"))
 
@@ -109,7 +111,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
             page.goto(f"{url}/sliders")
             canvas = page.locator(".st-key-live_pad canvas.digit")
             canvas.wait_for()
-            page.wait_for_selector("[data-test-script-state=notRunning]")
+            page.wait_for_selector(IDLE)
             slider = page.locator("[data-testid=stSlider] input[type=range]").first
             slider.focus()
             moves = []
@@ -138,7 +140,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
                     begin = time.perf_counter()
                     page.locator("[data-testid=stTopNavLink]", has_text=name).click()
                     page.wait_for_function(ready, polling="raf")
-                    page.wait_for_selector("[data-test-script-state=notRunning]")
+                    page.wait_for_selector(IDLE)
                     switches.append(time.perf_counter() - begin)
             rows.append(("switch page, warm", percentiles(switches[4:]), None, None, "≤ 1 s"))
 
@@ -146,7 +148,7 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
             for index in range(sessions - 1):
                 other = browser.new_page(viewport={"width": 1500, "height": 1000})
                 other.goto(f"{url}/{['map', 'sliders', 'grid', 'upload'][index % 4]}")
-                other.wait_for_selector("[data-test-script-state=notRunning]", timeout=120_000)
+                other.wait_for_selector(IDLE, timeout=120_000)
                 others.append(other)
             rss = psutil.Process(process.pid).memory_info().rss / 2**30
             rows.append((f"server RSS with {sessions} sessions open", f"{rss:.2f} GB", None, None,
@@ -189,7 +191,7 @@ def live_rows(page, url: str, process) -> list[tuple]:
     first = time.perf_counter() - drawn
     rows.append(("map drawn → first live decode under the pointer", (first * 1000,) * 2, None, None, "≤ 1 s"))
 
-    page.wait_for_selector("[data-test-script-state=notRunning]")
+    page.wait_for_selector(IDLE)
     page.evaluate(FRAME_FLOOR)
     rng = np.random.default_rng(0)
     latencies = []
@@ -212,7 +214,7 @@ def live_rows(page, url: str, process) -> list[tuple]:
     page.goto(f"{url}/sliders?z1=-3&z2=3")
     pad = page.locator(".st-key-live_pad canvas.pad")
     pad.wait_for()
-    page.wait_for_selector("[data-test-script-state=notRunning]")
+    page.wait_for_selector(IDLE)
     box = pad.bounding_box()
     page.evaluate(COUNT_FRAMES)
     decodes_before = int(page.locator(".st-key-live_pad canvas.digit").get_attribute("data-frames"))

@@ -13,7 +13,7 @@ from PIL import Image
 
 from .browser import PICK_ISOLATED_POINT
 
-IDLE = "[data-test-script-state=notRunning]"
+IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"  # The page's script has finished.
 # Drawn with its points: the browser fills the figure's traces from the points asset.
 MAP_DRAWN = ("() => { const gd = document.querySelector('.js-plotly-plot');"
              " return gd && gd._fullData && gd._fullData.length >= 10 && Number(gd.dataset.points) >= 10000; }")

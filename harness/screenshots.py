@@ -16,9 +16,9 @@ from pathlib import Path
 from PIL import Image
 
 from harness.browser import ROOT, launch_chromium, streamlit_server
+from harness.pages import IDLE
 
 OUT = ROOT / "docs" / "screenshots"
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 
 
 def _open(page, url: str) -> None:

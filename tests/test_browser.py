@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from harness.browser import PICK_ISOLATED_POINT, streamlit_server
+from harness.pages import IDLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TIMEOUT_MS = 90_000
@@ -46,7 +47,7 @@ def page(server, outside_requests, chromium):
 
 def _wait_idle(page) -> None:
     """Wait until Streamlit reports no script running."""
-    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=TIMEOUT_MS)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
 
 
 def test_root_opens_the_map_and_every_page_has_its_own_link(page, server):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from harness.browser import ROOT, streamlit_server
+from harness.pages import IDLE
 
 DECODER_JS = (ROOT / "ui" / "live" / "decoder.js").read_text()
 
@@ -87,7 +88,7 @@ def _open(context, url: str, sent: list):
     page.set_default_timeout(TIMEOUT_MS)
     page.on("websocket", lambda socket: socket.on("framesent", lambda _: sent.append(time.monotonic())))
     page.goto(url)
-    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+    page.wait_for_selector(IDLE)
     return page
 
 

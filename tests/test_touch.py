@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from harness.browser import streamlit_server
+from harness.pages import IDLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 390, "height": 844}
@@ -203,7 +204,7 @@ def test_at_1280_by_720_the_maps_plot_is_in_view_as_the_page_opens(chromium, ser
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{server}/map")
     page.wait_for_function(f"() => {{ const p = ({PLOT})(); return p && p.points === 10000; }}")
-    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+    page.wait_for_selector(IDLE)
     area = _settled_plot(page)
     assert page.evaluate("() => window.scrollY") == 0
     assert _in_view({"x": area["left"], "y": area["top"], "width": area["width"], "height": area["height"]},

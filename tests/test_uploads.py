@@ -21,6 +21,7 @@ import pytest
 
 from conftest import ROOT
 from corpus import digit_on_paper, encode
+from harness.pages import IDLE
 from ui import uploads
 
 MB = 10**6
@@ -31,7 +32,6 @@ DECODE_MB = 90  # The bound on one preparation, held by test_digits.py (measured
 PAGE_RUN_MB = 16 * 2**20 / MB
 SLACK_MB = 40  # The sessions' own reruns, the interpreter's allocations, sampling jitter.
 FLOOD_FILE = bytes(20 * 2**20 - 4096)  # The largest file the server takes (body <= 20 MiB).
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 TIMEOUT_MS = 90_000
 
 
