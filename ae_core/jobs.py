@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -114,6 +115,25 @@ def _running_progress(staging: Path, config: TrainConfig, name: str) -> Progress
                     fraction=min((done + within) / config.epochs, 1.0))
 
 
+def failure_line(log: str, code: int) -> str:
+    """The one line a failed run's log gives the page: its last ``error:`` line (the
+    training's own sentence), else the exit code and the name of what was raised. Only the
+    name: an exception's message may hold the server's paths.
+
+    >>> failure_line("Traceback (most recent call last):\\n  ...\\nKeyError: '/srv/x'\\n", 1)
+    'The training process ended with exit code 1 (KeyError).'
+    >>> failure_line("Epoch 1/3\\nerror: The loss became NaN; lower the learning rate.\\n", 3)
+    'The loss became NaN; lower the learning rate.'
+    """
+    lines = log.splitlines()
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    if errors:
+        return errors[-1]
+    raised = [match.group(1) for line in lines if (match := re.match(r"([\w.]+(?:Error|Exception)):", line))]
+    cause = f" ({raised[-1]})" if raised else ""
+    return f"The training process ended with exit code {code}{cause}."
+
+
 class TrainingJob:
     """One run of ``python -m ae_core.train`` in its own process, started by this server.
 
@@ -193,11 +213,10 @@ class TrainingJob:
 
     def _error_line(self, code: int) -> str:
         try:
-            lines = (self.staging / "train.log").read_text(errors="replace").splitlines()
+            log = (self.staging / "train.log").read_text(errors="replace")
         except OSError:
-            lines = []
-        errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-        return errors[-1] if errors else f"The training process ended with exit code {code}."
+            log = ""
+        return failure_line(log, code)
 
     def _finish(self, status: str, history: list[dict], message: str, reason: str = "") -> None:
         with self._lock:

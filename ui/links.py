@@ -10,7 +10,7 @@ cleaned link, which is the one Streamlit then reads.
 
 >>> Whole("index", 0, 9999).check(["1e309"])
 (None, 'index=1e309 was ignored: it must be a whole number from 0 to 9999.')
->>> Range("range", -10.0, 10.0, 0.5).check(["3", "-3"])
+>>> Range("range", -10.0, 10.0, 0.5, default=(-5.0, 5.0)).check(["3", "-3"])
 (['-3', '3'], None)
 """
 
