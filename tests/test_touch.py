@@ -53,7 +53,7 @@ def _open(page, url: str, ready: str, log) -> None:
         try:
             page.wait_for_selector(ready, timeout=TIMEOUT_MS * 2 // 3)
             if attempt:
-                warnings.warn(report)
+                warnings.warn(report, RuntimeWarning)  # Shown in the summary (UserWarning is filtered).
             return
         except Exception:
             report = (f"{url} showed no {ready} within {TIMEOUT_MS * 2 // 3000} s. The page said: "
