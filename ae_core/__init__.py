@@ -1,7 +1,7 @@
 """ae_core: the data, model, training and inference behind the latent-space explorer.
 
 Importing this package is cheap: TensorFlow is imported only when a model is built or
-MNIST is loaded, so that a page can render its frame before the 5 s import finishes.
+MNIST is loaded, so that a page can render its frame before that slow import finishes.
 
     import ae_core
     images, labels = ae_core.load_mnist("test")

@@ -125,7 +125,7 @@ def data_fingerprints(dataset: str) -> dict[str, str]:
 
 def _prepare(dataset: str, data_dir: str | None, rebuild: bool) -> None:
     """Build the prepared copy from this dataset's own files, in its own downloads folder."""
-    import tensorflow_datasets as tfds  # Imported here: it pulls in TensorFlow (~5 s).
+    import tensorflow_datasets as tfds  # Imported here: it pulls in TensorFlow, which is slow.
 
     builder = tfds.builder(dataset, data_dir=data_dir)
     root = Path(builder.data_dir_root)

@@ -75,9 +75,9 @@ def stop_with(error: Exception) -> None:
 def loading_for_the_server_lifetime():
     """Load something that lives as long as the server, then hide it from the collector.
 
-    Importing TensorFlow leaves some 340,000 objects that live as long as the process. A
-    full garbage collection walks all of them (about 200 ms on this machine), and the
-    allocations of a few reruns are enough to trigger one. ``gc.freeze()`` moves every
+    Importing TensorFlow leaves hundreds of thousands of objects that live as long as the
+    process. A full garbage collection walks all of them, which a user feels (figures in
+    docs/performance.md), and the allocations of a few reruns are enough to trigger one. ``gc.freeze()`` moves every
     object alive now out of the collector's view for good, which suits a model and data
     cached for the life of the process. The collector is also paused while loading,
     because collecting over a growing import graph slows the import itself.

@@ -7,14 +7,14 @@ The first map after a start needs none of them: its points, errors and decoder c
 are loaded, or the click waits for them (``ae_core``'s loaders hold a lock while loading, so
 nothing is loaded twice). On a fresh cache this also computes what the map reads.
 
-**When.** Importing TensorFlow holds Python's global lock for most of its 5 s, and the same
-process serves the browser Streamlit's 5 MB of scripts: started with the server, the import
-made the first map 2–3 s slower to appear. So it begins when the first asset is asked for
-(``ui/assets.py``) and ``AFTER_ASSET`` seconds more, which a page does only once its script
-has run and its elements are drawing, or ``LATEST`` seconds after the start, whichever
-comes first. While it loads, Python
-switches threads every ``SWITCH_SECONDS`` instead of every 5 ms, so that the server's event
-loop, which gives the lock up at every send, gets it back sooner.
+**When.** Importing TensorFlow holds Python's global lock for most of its long import, and
+the same process serves the browser Streamlit's scripts: started with the server, the import
+made the first map slower to appear (docs/performance.md has the figures). So it begins when
+the first asset is asked for (``ui/assets.py``) and ``AFTER_ASSET`` seconds more, which a
+page does only once its script has run and its elements are drawing, or ``LATEST`` seconds
+after the start, whichever comes first. While it loads, Python switches threads every
+``SWITCH_SECONDS`` instead of its usual 5 ms, so that the server's event loop, which gives
+the lock up at every send, gets it back sooner.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _lock = threading.Lock()
 def start() -> None:
     """Import the pages' own modules now; begin loading TensorFlow within ``LATEST`` seconds,
     or sooner when ``asset_sent()`` is called."""
-    # ui.state brings plotly and pandas (~0.4 s): imported while the browser is still
+    # ui.state brings plotly and pandas: imported while the browser is still
     # fetching Streamlit's scripts, not by the first page's script.
     threading.Thread(target=_import_state, name="import-ui-state", daemon=True).start()
     _after(LATEST)
