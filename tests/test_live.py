@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from ae_core.config import WINDOW
 from harness.browser import ROOT, streamlit_server
 from harness.pages import IDLE
 
@@ -47,7 +48,7 @@ def test_the_browser_decodes_what_keras_decodes(chromium, quick_run):
               "trained here": ae_core.Autoencoder.from_folder(out_dir, 2, "mnist")}
     page = chromium.new_page()
     page.add_script_tag(content=DECODER_JS)
-    codes = np.random.default_rng(0).uniform(-5, 5, size=(100, 2)).astype(np.float32)
+    codes = np.random.default_rng(0).uniform(*WINDOW, size=(100, 2)).astype(np.float32)
     for name, model in models.items():
         expected = model.decode(codes).reshape(100, 784)
         decoded = _browser_decode(page, model, codes)
