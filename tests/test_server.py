@@ -29,3 +29,44 @@ def test_clean_widget_states_keeps_what_a_browser_sends_and_drops_the_rest():
     dropped = server.clean_widget_states(states, known)
     assert [state.id for state in states.widgets] == ["$$ID-1-z1", "$$ID-2-live_pad", trigger, "$$ID-9-later"]
     assert dropped == ["z1", "an unknown control"]
+
+
+def _headers(app, method: str, path: str) -> dict[str, str]:
+    """The response headers of one request to the ASGI ``app``, as uvicorn would make it."""
+    import asyncio
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
+             "raw_path": path.encode(), "root_path": "", "scheme": "http", "query_string": b"", "headers": [],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    [start] = [message for message in sent if message["type"] == "http.response.start"]
+    return {name.decode(): value.decode() for name, value in start["headers"]}
+
+
+def test_the_pages_html_asks_for_streamlits_plotly_chunk_and_nothing_else_does():
+    """The Link header on an HTML page, none on a script or a POST; the chunk it names is a
+    file of the installed Streamlit."""
+    from pathlib import Path
+
+    import streamlit
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    chunk = server._plotly_chunk()
+    assert chunk is not None
+    assert (Path(streamlit.__file__).parent / "static" / chunk.removeprefix("./")).is_file()
+    app = server.PreloadPlotly(Starlette(routes=[
+        Route("/map", lambda request: HTMLResponse("<html></html>"), methods=["GET", "POST"]),
+        Route("/x.js", lambda request: Response("1", media_type="application/javascript"))]))
+    assert _headers(app, "GET", "/map")["link"] == f"<{chunk}>; rel=modulepreload"
+    assert "link" not in _headers(app, "GET", "/x.js")
+    assert "link" not in _headers(app, "POST", "/map")

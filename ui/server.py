@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from pathlib import Path
 
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -96,6 +97,44 @@ class MessageRateLimit:
                 await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
+
+
+def _plotly_chunk() -> str | None:
+    """The path of Streamlit's plotly chunk beside its index.html, if this Streamlit has one."""
+    import streamlit
+
+    chunks = sorted((Path(streamlit.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+    return f"./static/js/{chunks[0].name}" if len(chunks) == 1 else None
+
+
+class PreloadPlotly:
+    """ASGI middleware: the page's HTML asks the browser to fetch and compile plotly at once.
+
+    Streamlit loads its 4.7 MB plotly chunk only when a chart's element arrives, after the
+    page's script has run; compiling it was then the longest step before the first map
+    (docs/performance.md). A ``Link: rel=modulepreload`` header on the page's HTML starts it
+    while Streamlit's own scripts load. The chunk is named by its hash, so this is exact.
+    """
+
+    def __init__(self, app, chunk: str | None = None):
+        self.app, self.link = app, None
+        chunk = chunk or _plotly_chunk()
+        if chunk:
+            self.link = f"<{chunk}>; rel=modulepreload".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET" or self.link is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_link(message):
+            if message["type"] == "http.response.start" and message.get("status") == 200:
+                headers = list(message.get("headers", []))
+                if any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers):
+                    message = {**message, "headers": [*headers, (b"link", self.link)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_link)
 
 
 _dropped: dict[str, list[str]] = {}  # session id -> controls whose value was dropped
@@ -185,4 +224,4 @@ def routes() -> list[BaseRoute]:
 
 
 def middleware() -> list[Middleware]:
-    return [Middleware(MessageRateLimit)]
+    return [Middleware(MessageRateLimit), Middleware(PreloadPlotly)]
