@@ -14,7 +14,6 @@ import pytest
 
 from conftest import ROOT, with_pythonpath
 
-pytestmark = pytest.mark.slow
 
 SHIPPED = ["autoencoder_mnist_z2", "autoencoder_mnist_z10", "autoencoder_fashion_mnist_z2",
            "autoencoder_fashion_mnist_z10"]
@@ -50,6 +49,7 @@ def test_shipped_files_hold_weights_only(name):
     assert card["weights_file"] == path.name
 
 
+@pytest.mark.slow
 def test_a_card_cannot_point_outside_its_folder(quick_copy):
     from ae_core import Autoencoder, WeightsError
 
@@ -76,6 +76,7 @@ print(json.dumps(report))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_every_page_shows_the_retrain_command_for_damaged_weights(tmp_path, damage):
     project = tmp_path / "project"

@@ -28,7 +28,6 @@ from conftest import ROOT
 # The smallest run the Train page allows: one epoch of 10,000 images in batches of 32.
 SMALL = dict(train_subset=10_000, batch_size=32, formation_sample=300)
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -46,6 +45,7 @@ def _wait(job, until, timeout: float = 300.0):
     return job.progress()
 
 
+@pytest.mark.slow
 def test_the_smallest_run_the_page_allows_succeeds_and_becomes_a_model(models, test_set):
     config = TrainConfig(epochs=1, learning_rate=3e-4, **SMALL)  # The form's lowest rate, too.
     assert total_steps(config) >= MIN_STEPS
@@ -81,6 +81,7 @@ np.savez(sys.argv[2], latents=data.latents, labels=data.labels, errors=data.erro
 """
 
 
+@pytest.mark.slow
 def test_a_trained_models_map_is_ready_as_soon_as_it_is_saved(models, tmp_path, monkeypatch, test_set):
     from ae_core import store
     from ae_core.export import decoder_bundle
@@ -109,6 +110,7 @@ def test_a_trained_models_map_is_ready_as_soon_as_it_is_saved(models, tmp_path, 
         assert store.asset_path(f"{hashlib.sha256(blob).hexdigest()[:32]}.bin") is not None
 
 
+@pytest.mark.slow
 def test_only_the_owner_cancels_and_one_run_at_a_time(models):
     trainer = Trainer()
     job = trainer.start(TrainConfig(epochs=20, train_subset=3_500, batch_size=32), "too-long", owner="alice")
@@ -154,6 +156,7 @@ print(json.dumps(rss))
 """
 
 
+@pytest.mark.slow
 def test_server_memory_does_not_grow_with_trainings(models):
     """Four back-to-back trainings: each runs in its own process, so the server stays as it
     was (a leak of a training's size in the server would show after the second)."""
@@ -179,6 +182,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_two_servers_starting_one_name_at_once_get_one_run_and_one_sentence(models):
     at = time.time() + 3
     servers = [subprocess.Popen([sys.executable, "-c", RACE, str(at), owner], cwd=ROOT, text=True,
@@ -223,6 +227,7 @@ def _wait_until_gone(pid: int, timeout: float = 60) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_training_offers_resume_and_discard(models):
     for name in ("to-resume", "to-discard"):
         server, child = _start_a_server_training(models, name)
@@ -244,6 +249,7 @@ def test_a_server_killed_mid_training_offers_resume_and_discard(models):
     assert [row["epoch"] for row in card["history"]] == [0, 1, 2]  # Every epoch once.
 
 
+@pytest.mark.slow
 def test_a_run_that_outlives_its_server_is_moved_into_place_at_the_next_start(models):
     server, child = _start_a_server_training(models, "orphan")
     server.send_signal(signal.SIGKILL)  # Only the server: the training goes on by itself.
@@ -268,6 +274,7 @@ print(json.dumps({"replicas": card["replicas"], "val": card["best_val_mse"], "ba
 """
 
 
+@pytest.mark.slow
 def test_training_runs_under_a_mirrored_strategy(tmp_path):
     """Two logical CPUs stand in for two GPUs: the same code path MirroredStrategy takes."""
     result = subprocess.run([sys.executable, "-c", MIRRORED_CHILD, str(tmp_path)], cwd=ROOT,
@@ -278,6 +285,7 @@ def test_training_runs_under_a_mirrored_strategy(tmp_path):
     assert (tmp_path / "autoencoder_mnist_z2.weights.h5").exists()
 
 
+@pytest.mark.slow
 def test_a_one_epoch_run_reports_progress_from_its_first_batch_at_least_every_two_seconds(models):
     """The Train page polls ``job.progress()`` each second; the run rewrites its report often
     enough that the page never shows the same line for more than 2 s while it trains."""
@@ -301,6 +309,7 @@ def test_a_one_epoch_run_reports_progress_from_its_first_batch_at_least_every_tw
     assert message.startswith("Saved as talkative")
 
 
+@pytest.mark.slow
 def test_a_run_is_stopped_by_its_key_on_any_server_and_by_no_other(models):
     job = Trainer().start(TrainConfig(epochs=20, train_subset=3_500, batch_size=32), "stoppable", owner="alice")
     _wait(job, lambda progress: "step" in progress.message)
@@ -321,6 +330,7 @@ time.sleep(3600)
 """
 
 
+@pytest.mark.slow
 def test_a_run_whose_server_died_is_shown_by_another_server_and_becomes_its_model(models, tmp_path):
     """A replica is killed mid-training: another one shows the run's progress, lets its starter
     (and only them) stop it after a reload, and lists the model once it is done."""
