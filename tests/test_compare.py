@@ -218,6 +218,45 @@ def test_a_box_selection_in_one_map_selects_the_same_images_in_the_other(compare
     assert len(set(selected) ^ set(inside.tolist())) <= 2, (len(selected), len(inside))  # An edge point or two.
 
 
+def _inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Which ``points`` (N, 2) lie inside ``polygon`` (M, 2), by counting edge crossings."""
+    inside = np.zeros(len(points), dtype=bool)
+    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0)):
+        crosses = (y0 > points[:, 1]) != (y1 > points[:, 1])
+        at = (x1 - x0) * (points[:, 1] - y0) / np.where(y1 == y0, np.inf, y1 - y0) + x0
+        inside ^= crosses & (points[:, 0] < at)
+    return inside
+
+
+def test_a_lasso_in_one_map_selects_the_same_images_in_the_other(compare_page, codes):
+    page, _ = compare_page
+    area = _plot_area(page, "compare_right")
+    page.locator(".st-key-compare_right .modebar-btn[data-val=lasso]").click()
+    corners = [(0.3, 0.3), (0.7, 0.38), (0.45, 0.7), (0.3, 0.3)]  # A triangle, drawn edge by edge.
+    page.mouse.move(area["left"] + corners[0][0] * area["width"], area["top"] + corners[0][1] * area["height"])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
+        for step in range(1, 11):
+            fraction = step / 10
+            page.mouse.move(area["left"] + (x0 + fraction * (x1 - x0)) * area["width"],
+                            area["top"] + (y0 + fraction * (y1 - y0)) * area["height"])
+    page.mouse.up()
+    page.wait_for_function("() => (document.querySelector('.st-key-compare_left .js-plotly-plot')"
+                           ".dataset.linkedSelection || '') !== ''")
+    selected = page.evaluate("""() => { const gd = document.querySelector('.st-key-compare_left .js-plotly-plot');
+        const chosen = [];
+        gd.data.forEach((t) => { if (t.customdata && t.selectedpoints)
+            for (const i of t.selectedpoints) chosen.push(Number(t.customdata[i])); });
+        return chosen; }""")
+    # The images whose right code lies in the lasso plotly drew, which it keeps as a path.
+    lasso = page.evaluate("() => document.querySelector('.st-key-compare_right .js-plotly-plot').layout.selections[0]")
+    polygon = np.array([[float(number) for number in vertex.split(",")]
+                        for vertex in lasso["path"].strip("MZ").split("L")])
+    inside = np.flatnonzero(_inside_polygon(codes["right"], polygon))
+    assert len(inside) > 20
+    assert len(set(selected) ^ set(inside.tolist())) <= 2, (len(selected), len(inside))  # An edge point or two.
+
+
 # --- What only a VAE has -------------------------------------------------------------------------
 
 needs_vae = pytest.mark.skipif("vae" not in SHIPPED_KINDS, reason="no shipped MNIST VAE")
