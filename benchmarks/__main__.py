@@ -74,7 +74,8 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
     import psutil
     from playwright.sync_api import sync_playwright
 
-    from harness.browser import PICK_ISOLATED_POINT, launch_chromium, streamlit_server
+    from benchmarks.cold_start import ALL_POINTS, click_seconds, slider_key_seconds
+    from harness.browser import launch_chromium, streamlit_server
 
     rows = []
     log = Path(tempfile.mkdtemp(prefix="benchmark-")) / "streamlit.log"
@@ -85,45 +86,14 @@ def browser_rows(sessions: int = 5) -> list[tuple]:
         started = time.perf_counter()
         with streamlit_server(log) as (url, process):
             page.goto(f"{url}/map")
-            page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                                   " return gd && gd._fullData && gd._fullData.length >= 10"
-                                   " && gd.querySelector('canvas'); }")
+            page.wait_for_function(ALL_POINTS)
             page.wait_for_selector(IDLE)
             cold = time.perf_counter() - started
             rows.append(("server start → map drawn, first visit", (cold * 1000, cold * 1000), None, None, "≤ 12 s"))
 
-            clicks = []
-            for attempt in range(12):
-                target = page.evaluate(PICK_ISOLATED_POINT, [6, 31 + attempt * 7])
-                page.mouse.move(target["px"], target["py"])
-                page.wait_for_timeout(300)  # Plotly's hover must register first; not timed.
-                begin = time.perf_counter()
-                page.mouse.click(target["px"], target["py"])
-                page.wait_for_function(
-                    "(index) => { const h = [...document.querySelectorAll('h3')].find("
-                    "e => e.textContent.includes('Test image #' + index + ' '));"
-                    " const imgs = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')];"
-                    " return h && imgs.length >= 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
-                    arg=target["index"], polling="raf")
-                clicks.append(time.perf_counter() - begin)
+            clicks = click_seconds(page, 12)
             rows.append(("click a map point → its 3 images drawn", percentiles(clicks), None, None, "≤ 400 ms p50"))
-
-            page.goto(f"{url}/sliders")
-            canvas = page.locator(".st-key-live_pad canvas.digit")
-            canvas.wait_for()
-            page.wait_for_selector(IDLE)
-            slider = page.locator("[data-testid=stSlider] input[type=range]").first
-            slider.focus()
-            moves = []
-            for step in range(25):
-                previous = canvas.get_attribute("data-z")
-                begin = time.perf_counter()
-                page.keyboard.press("ArrowRight" if step % 10 < 5 else "ArrowLeft")
-                # The slider's value goes to the server and back, then the pad decodes it.
-                page.wait_for_function("([c, previous]) => c.dataset.z !== previous",
-                                       arg=[canvas.element_handle(), previous], polling="raf")
-                moves.append(time.perf_counter() - begin)
-                page.wait_for_timeout(150)
+            moves = slider_key_seconds(page, url, 25)
             rows.append(("move a slider → new digit drawn (server round trip)", percentiles(moves), None, None,
                          "≤ 300 ms p50"))
             rows += live_rows(page, url, process)

@@ -57,6 +57,41 @@ def cold_start(browser, folder: Path, log: Path) -> float:
     return seconds
 
 
+def click_seconds(page, count: int = CLICKS) -> list[float]:
+    """On the drawn map: click an isolated point ``count`` times; seconds to its three images."""
+    clicks = []
+    for attempt in range(count):
+        target = page.evaluate(PICK_ISOLATED_POINT, [6, 31 + attempt * 7])
+        page.mouse.move(target["px"], target["py"])
+        page.wait_for_timeout(300)  # Plotly's hover must register first; not timed.
+        begin = time.perf_counter()
+        page.mouse.click(target["px"], target["py"])
+        page.wait_for_function(POINT_SHOWN, arg=target["index"], polling="raf")
+        clicks.append(time.perf_counter() - begin)
+        page.wait_for_selector(IDLE)
+    return clicks
+
+
+def slider_key_seconds(page, url: str, count: int = KEYS) -> list[float]:
+    """Open the Sliders page and press an arrow key on z1 ``count`` times; seconds until the
+    pad draws the new point (the value goes to the server and back, then the browser decodes)."""
+    page.goto(f"{url}/sliders")
+    canvas = page.locator(".st-key-live_pad canvas.digit")
+    page.wait_for_function("(c) => !!c.dataset.z", arg=canvas.element_handle())
+    page.wait_for_selector(IDLE)
+    page.locator("[data-testid=stSlider] input[type=range]").first.focus()
+    keys = []
+    for step in range(count):
+        previous = canvas.get_attribute("data-z")
+        begin = time.perf_counter()
+        page.keyboard.press("ArrowRight" if step % 10 < 5 else "ArrowLeft")
+        page.wait_for_function("([c, previous]) => c.dataset.z !== previous",
+                               arg=[canvas.element_handle(), previous], polling="raf")
+        keys.append(time.perf_counter() - begin)
+        page.wait_for_timeout(150)
+    return keys
+
+
 def clicks_and_keys(browser, log: Path) -> tuple[list[float], list[float]]:
     """This tree's click → its three images, and slider key → the pad's new image, in seconds."""
     page = browser.new_page(viewport={"width": 1500, "height": 1300})
@@ -65,30 +100,8 @@ def clicks_and_keys(browser, log: Path) -> tuple[list[float], list[float]]:
         page.goto(f"{url}/map")
         page.wait_for_function(ALL_POINTS)
         page.wait_for_selector(IDLE)
-        clicks = []
-        for attempt in range(CLICKS):
-            target = page.evaluate(PICK_ISOLATED_POINT, [6, 31 + attempt * 7])
-            page.mouse.move(target["px"], target["py"])
-            page.wait_for_timeout(300)  # Plotly's hover must register first; not timed.
-            begin = time.perf_counter()
-            page.mouse.click(target["px"], target["py"])
-            page.wait_for_function(POINT_SHOWN, arg=target["index"], polling="raf")
-            clicks.append(time.perf_counter() - begin)
-            page.wait_for_selector(IDLE)
-        page.goto(f"{url}/sliders")
-        canvas = page.locator(".st-key-live_pad canvas.digit")
-        page.wait_for_function("(c) => !!c.dataset.z", arg=canvas.element_handle())
-        page.wait_for_selector(IDLE)
-        page.locator("[data-testid=stSlider] input[type=range]").first.focus()
-        keys = []
-        for step in range(KEYS):
-            previous = canvas.get_attribute("data-z")
-            begin = time.perf_counter()
-            page.keyboard.press("ArrowRight" if step % 10 < 5 else "ArrowLeft")
-            page.wait_for_function("([c, previous]) => c.dataset.z !== previous",
-                                   arg=[canvas.element_handle(), previous], polling="raf")
-            keys.append(time.perf_counter() - begin)
-            page.wait_for_timeout(150)
+        clicks = click_seconds(page)
+        keys = slider_key_seconds(page, url)
     page.close()
     return clicks, keys
 

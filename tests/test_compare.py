@@ -190,6 +190,16 @@ def test_a_click_rings_the_same_test_image_in_both_maps(compare_page, codes):
 
 @pytest.mark.browser
 @pytest.mark.slow
+def _linked_selection(page, side: str) -> list[int]:
+    """The test indices selected in ``side``'s map once the other map's selection reached it."""
+    chart = f".st-key-compare_{side} .js-plotly-plot"
+    page.wait_for_function(f"() => (document.querySelector('{chart}').dataset.linkedSelection || '') !== ''")
+    return page.evaluate(f"""() => {{ const gd = document.querySelector('{chart}'); const chosen = [];
+        gd.data.forEach((t) => {{ if (t.customdata && t.selectedpoints)
+            for (const i of t.selectedpoints) chosen.push(Number(t.customdata[i])); }});
+        return chosen; }}""")
+
+
 def test_a_box_selection_in_one_map_selects_the_same_images_in_the_other(compare_page, codes):
     page, _ = compare_page
     area = _plot_area(page, "compare_left")
@@ -202,13 +212,7 @@ def test_a_box_selection_in_one_map_selects_the_same_images_in_the_other(compare
         page.mouse.move(area["left"] + (corners[0][0] + fraction * 0.25) * area["width"],
                         area["top"] + (corners[0][1] + fraction * 0.25) * area["height"])
     page.mouse.up()
-    page.wait_for_function("() => (document.querySelector('.st-key-compare_right .js-plotly-plot')"
-                           ".dataset.linkedSelection || '') !== ''")
-    selected = page.evaluate("""() => { const gd = document.querySelector('.st-key-compare_right .js-plotly-plot');
-        const chosen = [];
-        gd.data.forEach((t) => { if (t.customdata && t.selectedpoints)
-            for (const i of t.selectedpoints) chosen.push(Number(t.customdata[i])); });
-        return chosen; }""")
+    selected = _linked_selection(page, "right")
     # The images whose left code lies in the box plotly drew, which it keeps in the layout.
     box = page.evaluate("() => document.querySelector('.st-key-compare_left .js-plotly-plot').layout.selections[0]")
     z1, z2 = sorted((box["x0"], box["x1"])), sorted((box["y0"], box["y1"]))
@@ -241,13 +245,7 @@ def test_a_lasso_in_one_map_selects_the_same_images_in_the_other(compare_page, c
             page.mouse.move(area["left"] + (x0 + fraction * (x1 - x0)) * area["width"],
                             area["top"] + (y0 + fraction * (y1 - y0)) * area["height"])
     page.mouse.up()
-    page.wait_for_function("() => (document.querySelector('.st-key-compare_left .js-plotly-plot')"
-                           ".dataset.linkedSelection || '') !== ''")
-    selected = page.evaluate("""() => { const gd = document.querySelector('.st-key-compare_left .js-plotly-plot');
-        const chosen = [];
-        gd.data.forEach((t) => { if (t.customdata && t.selectedpoints)
-            for (const i of t.selectedpoints) chosen.push(Number(t.customdata[i])); });
-        return chosen; }""")
+    selected = _linked_selection(page, "left")
     # The images whose right code lies in the lasso plotly drew, which it keeps as a path.
     lasso = page.evaluate("() => document.querySelector('.st-key-compare_right .js-plotly-plot').layout.selections[0]")
     polygon = np.array([[float(number) for number in vertex.split(",")]
