@@ -29,6 +29,8 @@ look for the files first and fail at once with a message that says how to fix it
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import functools
 import hashlib
 import os
@@ -118,6 +120,56 @@ def split_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
     return hashlib.sha256(b"".join(digests)).hexdigest()
 
 
+_lazy_imports_lock = threading.Lock()
+
+
+def import_tfds():
+    """tensorflow-datasets, imported so that its lazy imports cannot break other threads.
+
+    tfds imports many modules inside ``etils.epy.lazy_imports()``, which swaps
+    ``builtins.__import__`` for the whole process while it runs: an ``import`` statement
+    that any other thread runs meanwhile gets a placeholder instead of the module. In the
+    server, Streamlit's request handler imports inside its functions, so a page asked for
+    while tfds was loading in the background failed (``ModuleNotFoundError: No module named
+    'streamlit.runtime.RuntimeState'``) and never drew. So before tfds is imported, the swap
+    is made to apply only in the thread that asked for it.
+    """
+    _thread_local_lazy_imports()
+    import tensorflow_datasets as tfds
+
+    return tfds
+
+
+def _thread_local_lazy_imports() -> None:
+    """Make ``etils.epy.lazy_imports`` affect only the thread inside it (once per process)."""
+    from etils import epy
+    from etils.epy import lazy_imports_utils
+
+    with _lazy_imports_lock:
+        if getattr(epy.lazy_imports, "thread_local", False):
+            return
+        inside = threading.local()  # .importer: the lazy import of this thread, while inside
+        usual = builtins.__import__
+
+        def dispatch(name, globals=None, locals=None, fromlist=(), level=0):
+            importer = getattr(inside, "importer", None) or usual
+            return importer(name, globals, locals, fromlist, level)
+
+        @contextlib.contextmanager
+        def lazy_imports(*, error_callback=None, success_callback=None):
+            outer = getattr(inside, "importer", None)
+            inside.importer = functools.partial(lazy_imports_utils._lazy_import, error_callback=error_callback,
+                                                success_callback=success_callback)
+            try:
+                yield
+            finally:
+                inside.importer = outer
+
+        lazy_imports.thread_local = True
+        builtins.__import__ = dispatch
+        epy.lazy_imports = lazy_imports_utils.lazy_imports = lazy_imports
+
+
 def data_fingerprints(dataset: str) -> dict[str, str]:
     """What a model card records of the data it saw: ``{"train": ..., "test": ...}``."""
     return {split: FINGERPRINTS[(dataset, split)] for split in SPLITS}
@@ -125,8 +177,7 @@ def data_fingerprints(dataset: str) -> dict[str, str]:
 
 def _prepare(dataset: str, data_dir: str | None, rebuild: bool) -> None:
     """Build the prepared copy from this dataset's own files, in its own downloads folder."""
-    import tensorflow_datasets as tfds  # Imported here: it pulls in TensorFlow, which is slow.
-
+    tfds = import_tfds()  # Here, not at the top: it pulls in TensorFlow, which is slow.
     builder = tfds.builder(dataset, data_dir=data_dir)
     root = Path(builder.data_dir_root)
     root.mkdir(parents=True, exist_ok=True)
@@ -153,16 +204,14 @@ def _prepare(dataset: str, data_dir: str | None, rebuild: bool) -> None:
 
 
 def _read(dataset: str, split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-    import tensorflow_datasets as tfds
-
+    tfds = import_tfds()
     builder = tfds.builder(dataset, data_dir=data_dir)  # Fresh: it reads the prepared info.
     return tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
 
 
 @functools.lru_cache(maxsize=None)
 def _load(split: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    import tensorflow_datasets as tfds
-
+    tfds = import_tfds()
     data_dir = os.environ.get("TFDS_DATA_DIR") or None
     if not tfds.builder(dataset, data_dir=data_dir).is_prepared():
         _prepare(dataset, data_dir, rebuild=False)

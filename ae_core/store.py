@@ -36,7 +36,7 @@ import numpy as np
 from . import framing
 from .cards import checked_autoencoder, write_atomically
 from .config import SHIPPED
-from .data import FINGERPRINTS
+from .data import FINGERPRINTS, import_tfds
 
 FORMAT = 2  # Raise it when what is derived, or how it is stored, changes.
 ASSET_TYPES = {"bin": "application/octet-stream", "png": "image/png", "js": "text/javascript"}
@@ -52,16 +52,16 @@ _tensorflow_lock = threading.Lock()
 
 
 def import_tensorflow() -> None:
-    """Import TensorFlow and tensorflow-datasets in one thread at a time.
+    """Import TensorFlow and tensorflow-datasets (``data.import_tfds``) in one thread at a time.
 
-    Two threads importing them at once (a page, and the loading in the background that
-    ``ui/warmup.py`` starts) meet in the import graph's cycles, and Python raises a
-    deadlock error or hands out half-made modules. Whoever loads a model or the data calls
-    this first; once imported, it returns at once.
+    Whoever loads a model or the data calls this first (a page, and the loading in the
+    background that ``ui/warmup.py`` starts), so that one of them imports while the other
+    waits; once imported, it returns at once.
     """
     with _tensorflow_lock:
         import tensorflow  # noqa: F401
-        import tensorflow_datasets  # noqa: F401
+
+        import_tfds()
 
 
 # --- Immutable assets ------------------------------------------------------------------------

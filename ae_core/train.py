@@ -46,12 +46,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from . import kinds, runs, store
 from .cards import retrain_command, sha256_of, write_atomically
 from .config import HIGH_LEARNING_RATE, TrainConfig, weights_stem
-from .data import data_fingerprints, load_mnist
+from .data import data_fingerprints, import_tfds, load_mnist
 from .folders import folder_lock
 from .inference import Autoencoder
 from .model import build_autoencoder
@@ -365,7 +364,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
-        "tfds_version": tfds.__version__,
+        "tfds_version": import_tfds().__version__,
         "weights_file": weights_path.name,
         "sha256": sha256_of(weights_path),
         "history": history,

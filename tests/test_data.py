@@ -211,3 +211,41 @@ def test_the_datasets_script_names_the_first_missing_file_and_accepts_a_complete
     (tmp_path / files[-1]).touch()
     complete = _run_datasets_script("missing", str(tmp_path), cwd=tmp_path)
     assert (complete.returncode, complete.stdout, complete.stderr) == (0, "", "")
+
+
+IMPORTS_DURING_TFDS = """
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+sys.setswitchinterval(1e-6)  # Threads take turns often, as during the server's background loading.
+seen, done = set(), threading.Event()
+
+def import_meanwhile():  # What Streamlit's request handler does: imports inside a function.
+    while not done.is_set():
+        import email.utils as utils
+        seen.add(type(utils).__name__)
+
+thread = threading.Thread(target=import_meanwhile)
+thread.start()
+if sys.argv[2] == "ours":
+    from ae_core.data import import_tfds
+    import_tfds()
+else:
+    import tensorflow_datasets
+done.set()
+thread.join()
+print(" ".join(sorted(seen)))
+"""
+
+
+@pytest.mark.slow
+def test_importing_tfds_leaves_the_other_threads_imports_alone():
+    """tfds imports inside etils' lazy_imports, which swaps the import of every thread: the
+    bare import hands another thread a placeholder; ae_core's import_tfds does not."""
+    def kinds(way: str) -> set[str]:
+        result = subprocess.run([sys.executable, "-c", IMPORTS_DURING_TFDS, str(ROOT), way], capture_output=True,
+                                text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert result.returncode == 0, result.stderr[-2000:]
+        return set(result.stdout.split())
+
+    assert "LazyModule" in kinds("bare")  # The hazard, as tfds and etils are today.
+    assert kinds("ours") == {"module"}

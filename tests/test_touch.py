@@ -6,7 +6,6 @@ is in view as the page opens."""
 from __future__ import annotations
 
 import json
-import warnings
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -44,22 +43,15 @@ def phone(chromium):
 
 
 def _open(page, url: str, ready: str, log) -> None:
-    """Open ``url`` and wait for the element ``ready``. A page that has not drawn it after a
-    minute is reported (its text, its console, the server's log) and opened once more: what
-    is tested here is the finger, and the report says what the page load did."""
-    report = None
-    for attempt in range(2):
-        page.goto(url)
-        try:
-            page.wait_for_selector(ready, timeout=TIMEOUT_MS * 2 // 3)
-            if attempt:
-                warnings.warn(report, RuntimeWarning)  # Shown in the summary (UserWarning is filtered).
-            return
-        except Exception:
-            report = (f"{url} showed no {ready} within {TIMEOUT_MS * 2 // 3000} s. The page said: "
-                      f"{page.inner_text('body')[:1500]!r}. Its console: {page.console_lines[-20:]}. "
-                      f"The server's log ends: {log.read_text()[-3000:]}")
-    raise AssertionError(report)
+    """Open ``url`` and wait for the element ``ready``; a page that never draws it is reported
+    with its text, its console and the end of the server's log."""
+    page.goto(url)
+    try:
+        page.wait_for_selector(ready)
+    except Exception as error:
+        raise AssertionError(f"{url} showed no {ready}. The page said: {page.inner_text('body')[:1500]!r}. "
+                             f"Its console: {page.console_lines[-20:]}. "
+                             f"The server's log ends: {log.read_text()[-3000:]}") from error
 
 
 def _touch(cdp, kind: str, x: float | None = None, y: float | None = None) -> None:
