@@ -317,14 +317,23 @@ def test_hostile_compare_links_are_dropped_with_one_line_each():
     assert len(notes) == 3, notes
 
 
-def test_compare_with_one_kind_shows_it_on_both_sides_and_says_why():
+def test_compare_with_one_kind_shows_it_on_both_sides_and_says_why(tmp_path, monkeypatch):
+    """A model trained in the app has the ae kind alone: a copy of the shipped ae's files."""
+    import shutil
+
     import ae_core
 
-    kinds = ae_core.available_kinds("fashion_mnist")
-    if len(kinds) != 1:
-        pytest.skip("Fashion-MNIST has more than one kind now")
-    app = open_app("pages/compare.py", dataset="fashion_mnist")
-    assert app.selectbox(key="left").value == app.selectbox(key="right").value == kinds[0]
+    folder = tmp_path / "trained" / "only-ae"
+    folder.mkdir(parents=True)
+    for latent_dim in (2, 10):
+        for suffix in (".json", ".weights.h5"):
+            name = weights_stem(latent_dim, "mnist") + suffix
+            shutil.copyfile(WEIGHTS_DIR / name, folder / name)
+    monkeypatch.setenv("AE_MODELS_DIR", str(tmp_path / "trained"))
+    assert ae_core.available_kinds("mnist", "only-ae") == ("ae",)
+    app = open_app("pages/compare.py", model="only-ae")
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="left").value == app.selectbox(key="right").value == "ae"
     assert any("both maps show it" in info.value for info in app.info)
 
 

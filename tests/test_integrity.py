@@ -49,6 +49,16 @@ def test_shipped_files_hold_weights_only(name):
     assert card["weights_file"] == path.name
 
 
+@pytest.mark.parametrize("card", sorted((ROOT / "weights").glob("*_z*.json")), ids=lambda path: path.stem)
+def test_every_shipped_cards_command_retrains_into_weights(card):
+    """The command a page quotes to retrain a shipped model writes into weights/, not into the
+    folder of the machine that trained it."""
+    import shlex
+
+    command = shlex.split(json.loads(card.read_text())["retrain_command"])
+    assert command[:3] == ["python", "-m", command[2]] and command[command.index("--out") + 1] in ("weights", "weights/")
+
+
 @pytest.mark.slow
 def test_a_card_cannot_point_outside_its_folder(quick_copy):
     from ae_core import Autoencoder, WeightsError

@@ -240,7 +240,9 @@ TARGETS = {("vae", "mnist"): (0.044, None, None), ("umap", "mnist"): (0.0425, 0.
 # Targets a shipped model is known to miss, with what it measured: a strict expected
 # failure, so that meeting it one day is noticed too.
 KNOWN_MISSES = {("umap", "mnist"): "5-NN measured 73.7% against the 93% target: with the article's "
-                                   "8-filter encoder the UMAP loss falls only slowly (docs/model.md)"}
+                                   "8-filter encoder the UMAP loss falls only slowly (docs/model.md)",
+                ("umap", "fashion_mnist"): "5-NN measured 67.6% against the 74% target, 1.6 points over the "
+                                           "ae's 66.0% against 2: the same small encoder (docs/model.md)"}
 
 
 def _original(dataset, split):
@@ -269,11 +271,10 @@ def _knn(model, dataset):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, dataset", sorted(TARGETS))
 def test_every_shipped_kind_meets_its_mse_target_on_the_original_files(kind, dataset):
-    import ae_core
     from ae_core.data import data_fingerprints
 
     model = _shipped(kind, dataset)
-    mse_at_most, _, margin = TARGETS[(kind, dataset)]
+    mse_at_most = TARGETS[(kind, dataset)][0]
     test_images, _ = _original(dataset, "test")
     mse = float(np.mean((model.reconstruct(test_images) - test_images) ** 2))
     # The MNIST vae and umap runs averaged their validation batches unweighted (the short last
@@ -283,16 +284,17 @@ def test_every_shipped_kind_meets_its_mse_target_on_the_original_files(kind, dat
     assert mse <= mse_at_most, mse
     assert model.card["kind"] == kind and model.card["train_images"] == 60_000
     assert model.card["data_fingerprints"] == data_fingerprints(dataset)
-    if margin is not None:  # The umap kind must keep the classes apart better than the ae.
-        knn, ae_knn = _knn(model, dataset), _knn(ae_core.load_autoencoder(2, dataset), dataset)
-        assert knn >= ae_knn + margin, (knn, ae_knn)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, dataset", sorted(key for key, value in TARGETS.items() if value[1] is not None))
 def test_every_shipped_umap_meets_its_5nn_target_on_the_original_files(kind, dataset, request):
+    """Its 5-NN accuracy reaches the target, and beats the ae's of the same dataset by the margin."""
+    import ae_core
+
     model = _shipped(kind, dataset)
     if (kind, dataset) in KNOWN_MISSES:
         request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[(kind, dataset)]))
-    knn = _knn(model, dataset)
-    assert knn >= TARGETS[(kind, dataset)][1], knn
+    _, knn_at_least, margin = TARGETS[(kind, dataset)]
+    knn, ae_knn = _knn(model, dataset), _knn(ae_core.load_autoencoder(2, dataset), dataset)
+    assert knn >= knn_at_least and knn >= ae_knn + margin, (knn, ae_knn)
