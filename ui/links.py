@@ -193,8 +193,9 @@ OPACITY = Number("opacity", 0.1, 1.0, 0.05, default=0.5)
 GRID_SIZE = Whole("size", 2, 30, default=10)
 GRID_RANGE = Range("range", -10.0, 10.0, 0.5, default=WINDOW)
 GRID_SPAN = OneOf("span", ("range", "prior"))
-Z1 = Number("z1", *WINDOW, 0.05, default=0.0)  # The pad hands the server points on this step too.
-Z2 = Number("z2", *WINDOW, 0.05, default=0.0)
+Z_STEP = 0.05  # The sliders' step, on which the pad hands the server its points too.
+Z1 = Number("z1", *WINDOW, Z_STEP, default=0.0)
+Z2 = Number("z2", *WINDOW, Z_STEP, default=0.0)
 # The paths page writes its ends into the link by hand (pages/paths.py says why).
 PATH_ENDS = {"a": Whole("a", TEST_INDEX.low, TEST_INDEX.high, default=0, widget="number_input"),
              "b": Whole("b", TEST_INDEX.low, TEST_INDEX.high, default=3, widget="number_input")}

@@ -100,7 +100,7 @@ def pad(choice: state.Choice, point: tuple[float, float], on_release: Callable[[
 
     ``on_release`` runs before the rerun, so it may set the sliders' session state.
     """
-    settings = {"z": [float(point[0]), float(point[1])], "window": list(WINDOW), "step": links.Z1.step,
+    settings = {"z": [float(point[0]), float(point[1])], "window": list(WINDOW), "step": links.Z_STEP,
                 "background": assets.url(state.raster_asset(choice)), "decoder": _decoder_url(choice)}
     return _pad(key="live_pad", data=envelope(settings), on_release_change=on_release,
                 on_failed_change=_ignore)

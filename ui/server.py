@@ -116,11 +116,9 @@ class PreloadPlotly:
     while Streamlit's own scripts load. The chunk is named by its hash, so this is exact.
     """
 
-    def __init__(self, app, chunk: str | None = None):
-        self.app, self.link = app, None
-        chunk = chunk or _plotly_chunk()
-        if chunk:
-            self.link = f"<{chunk}>; rel=modulepreload".encode()
+    def __init__(self, app):
+        chunk = _plotly_chunk()
+        self.app, self.link = app, None if chunk is None else f"<{chunk}>; rel=modulepreload".encode()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "GET" or self.link is None:
