@@ -188,8 +188,6 @@ def test_a_click_rings_the_same_test_image_in_both_maps(compare_page, codes):
     assert left_ring + 11 == pytest.approx(target["px"], abs=1.5)  # On the clicked point.
 
 
-@pytest.mark.browser
-@pytest.mark.slow
 def _linked_selection(page, side: str) -> list[int]:
     """The test indices selected in ``side``'s map once the other map's selection reached it."""
     chart = f".st-key-compare_{side} .js-plotly-plot"
@@ -200,6 +198,8 @@ def _linked_selection(page, side: str) -> list[int]:
         return chosen; }}""")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_box_selection_in_one_map_selects_the_same_images_in_the_other(compare_page, codes):
     page, _ = compare_page
     area = _plot_area(page, "compare_left")
@@ -232,6 +232,8 @@ def _inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return inside
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_lasso_in_one_map_selects_the_same_images_in_the_other(compare_page, codes):
     page, _ = compare_page
     area = _plot_area(page, "compare_right")
