@@ -37,14 +37,26 @@ def test_every_page_works_with_every_shipped_kind(page, kind):
         assert np.abs(np.stack([points["z1"][:50], points["z2"][:50]], axis=1) - codes).max() < 1e-4
 
 
-def test_a_link_to_a_kind_without_weights_says_how_to_train_it():
-    missing = [kind for kind in MODEL_KINDS if kind not in SHIPPED_KINDS]
-    if not missing:
-        pytest.skip("every kind is shipped for MNIST")
-    app = open_app("pages/map.py", kind=missing[0])
-    notes = [caption.value for caption in app.caption if f"kind={missing[0]} was ignored" in caption.value]
-    assert len(notes) == 1 and f"--kind {missing[0]}" in notes[0], notes
-    assert app.sidebar.radio[0].value == SHIPPED_KINDS[0]
+@pytest.fixture
+def only_ae(tmp_path, monkeypatch) -> str:
+    """A model trained in the app, which has the ae kind alone: a copy of the shipped ae's files."""
+    import shutil
+
+    folder = tmp_path / "trained" / "only-ae"
+    folder.mkdir(parents=True)
+    for latent_dim in (2, 10):
+        for suffix in (".json", ".weights.h5"):
+            name = weights_stem(latent_dim, "mnist") + suffix
+            shutil.copyfile(WEIGHTS_DIR / name, folder / name)
+    monkeypatch.setenv("AE_MODELS_DIR", str(tmp_path / "trained"))
+    return folder.name
+
+
+def test_a_link_to_a_kind_without_weights_says_how_to_train_it(only_ae):
+    app = open_app("pages/map.py", model=only_ae, kind="vae")
+    notes = [caption.value for caption in app.caption if "kind=vae was ignored" in caption.value]
+    assert len(notes) == 1 and "--kind vae" in notes[0], notes
+    assert app.sidebar.radio[0].value == "ae"
 
 
 def test_the_compare_figures_are_each_models_own_and_kept_on_disk():
@@ -319,21 +331,11 @@ def test_hostile_compare_links_are_dropped_with_one_line_each():
     assert len(notes) == 3, notes
 
 
-def test_compare_with_one_kind_shows_it_on_both_sides_and_says_why(tmp_path, monkeypatch):
-    """A model trained in the app has the ae kind alone: a copy of the shipped ae's files."""
-    import shutil
-
+def test_compare_with_one_kind_shows_it_on_both_sides_and_says_why(only_ae):
     import ae_core
 
-    folder = tmp_path / "trained" / "only-ae"
-    folder.mkdir(parents=True)
-    for latent_dim in (2, 10):
-        for suffix in (".json", ".weights.h5"):
-            name = weights_stem(latent_dim, "mnist") + suffix
-            shutil.copyfile(WEIGHTS_DIR / name, folder / name)
-    monkeypatch.setenv("AE_MODELS_DIR", str(tmp_path / "trained"))
-    assert ae_core.available_kinds("mnist", "only-ae") == ("ae",)
-    app = open_app("pages/compare.py", model="only-ae")
+    assert ae_core.available_kinds("mnist", only_ae) == ("ae",)
+    app = open_app("pages/compare.py", model=only_ae)
     assert not app.exception, [e.value for e in app.exception]
     assert app.selectbox(key="left").value == app.selectbox(key="right").value == "ae"
     assert any("both maps show it" in info.value for info in app.info)
