@@ -37,6 +37,25 @@ def test_every_page_works_with_every_shipped_kind(page, kind):
         assert np.abs(np.stack([points["z1"][:50], points["z2"][:50]], axis=1) - codes).max() < 1e-4
 
 
+FASHION_KINDS = [kind for kind in MODEL_KINDS if kind != "ae"
+                 and (WEIGHTS_DIR / f"{weights_stem(2, 'fashion_mnist', kind)}.json").exists()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", FASHION_KINDS)
+@pytest.mark.parametrize("page", [*PAGES, "pages/compare.py"])
+def test_every_page_works_with_every_shipped_kind_on_fashion_mnist(page, kind):
+    import ae_core
+
+    app = open_app(page, dataset="fashion_mnist", kind=kind)  # Fails on any exception or error shown.
+    assert app.sidebar.radio[0].value == kind
+    if page == "pages/map.py":
+        images, _ = ae_core.load_mnist("test", "fashion_mnist")
+        codes = ae_core.load_autoencoder(2, "fashion_mnist", kind=kind).encode(images[:50])
+        points = _points(app, "map_chart")
+        assert np.abs(np.stack([points["z1"][:50], points["z2"][:50]], axis=1) - codes).max() < 1e-4
+
+
 @pytest.fixture
 def only_ae(tmp_path, monkeypatch) -> str:
     """A model trained in the app, which has the ae kind alone: a copy of the shipped ae's files."""
