@@ -23,35 +23,24 @@ TIMEOUT_MS = 90_000
 
 # --- Kinds on every page (AppTest) -------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", SHIPPED_KINDS)
-@pytest.mark.parametrize("page", [*PAGES, "pages/compare.py"])
-def test_every_page_works_with_every_shipped_kind(page, kind):
-    import ae_core
-
-    app = open_app(page, kind=kind)  # Fails on any exception or error shown.
-    assert app.title[0].value
-    if page == "pages/map.py":  # The map's points are this kind's codes of the test images.
-        images, _ = ae_core.load_mnist("test")
-        codes = ae_core.load_autoencoder(2, "mnist", kind=kind).encode(images[:50])
-        points = _points(app, "map_chart")
-        assert np.abs(np.stack([points["z1"][:50], points["z2"][:50]], axis=1) - codes).max() < 1e-4
-
-
 FASHION_KINDS = [kind for kind in MODEL_KINDS if kind != "ae"
                  and (WEIGHTS_DIR / f"{weights_stem(2, 'fashion_mnist', kind)}.json").exists()]
+# MNIST's every kind in the quick lane; Fashion-MNIST's other kinds in the slow one.
+KIND_CASES = ([pytest.param("mnist", kind, id=f"mnist-{kind}") for kind in SHIPPED_KINDS]
+              + [pytest.param("fashion_mnist", kind, id=f"fashion_mnist-{kind}", marks=pytest.mark.slow)
+                 for kind in FASHION_KINDS])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", FASHION_KINDS)
+@pytest.mark.parametrize("dataset, kind", KIND_CASES)
 @pytest.mark.parametrize("page", [*PAGES, "pages/compare.py"])
-def test_every_page_works_with_every_shipped_kind_on_fashion_mnist(page, kind):
+def test_every_page_works_with_every_shipped_kind(page, dataset, kind):
     import ae_core
 
-    app = open_app(page, dataset="fashion_mnist", kind=kind)  # Fails on any exception or error shown.
-    assert app.sidebar.radio[0].value == kind
-    if page == "pages/map.py":
-        images, _ = ae_core.load_mnist("test", "fashion_mnist")
-        codes = ae_core.load_autoencoder(2, "fashion_mnist", kind=kind).encode(images[:50])
+    app = open_app(page, dataset=dataset, kind=kind)  # Fails on any exception or error shown.
+    assert app.title[0].value and app.sidebar.radio[0].value == kind
+    if page == "pages/map.py":  # The map's points are this kind's codes of the test images.
+        images, _ = ae_core.load_mnist("test", dataset)
+        codes = ae_core.load_autoencoder(2, dataset, kind=kind).encode(images[:50])
         points = _points(app, "map_chart")
         assert np.abs(np.stack([points["z1"][:50], points["z2"][:50]], axis=1) - codes).max() < 1e-4
 
@@ -219,6 +208,21 @@ def test_a_click_rings_the_same_test_image_in_both_maps(compare_page, codes):
     assert left_ring + 11 == pytest.approx(target["px"], abs=1.5)  # On the clicked point.
 
 
+def _drag(page, side: str, tool: str, corners: list[tuple[float, float]]) -> None:
+    """With the toolbar's ``tool`` ("select" or "lasso"), drag over ``side``'s plot along
+    ``corners`` (fractions of the plot area), in ten moves an edge."""
+    area = _plot_area(page, f"compare_{side}")
+    page.locator(f".st-key-compare_{side} .modebar-btn[data-val={tool}]").click()
+    page.mouse.move(area["left"] + corners[0][0] * area["width"], area["top"] + corners[0][1] * area["height"])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
+        for step in range(1, 11):
+            fraction = step / 10
+            page.mouse.move(area["left"] + (x0 + fraction * (x1 - x0)) * area["width"],
+                            area["top"] + (y0 + fraction * (y1 - y0)) * area["height"])
+    page.mouse.up()
+
+
 def _linked_selection(page, side: str) -> list[int]:
     """The test indices selected in ``side``'s map once the other map's selection reached it."""
     chart = f".st-key-compare_{side} .js-plotly-plot"
@@ -233,16 +237,7 @@ def _linked_selection(page, side: str) -> list[int]:
 @pytest.mark.slow
 def test_a_box_selection_in_one_map_selects_the_same_images_in_the_other(compare_page, codes):
     page, _ = compare_page
-    area = _plot_area(page, "compare_left")
-    page.locator(".st-key-compare_left .modebar-btn[data-val=select]").click()
-    corners = [(0.35, 0.3), (0.6, 0.55)]
-    page.mouse.move(area["left"] + corners[0][0] * area["width"], area["top"] + corners[0][1] * area["height"])
-    page.mouse.down()
-    for step in range(1, 11):
-        fraction = step / 10
-        page.mouse.move(area["left"] + (corners[0][0] + fraction * 0.25) * area["width"],
-                        area["top"] + (corners[0][1] + fraction * 0.25) * area["height"])
-    page.mouse.up()
+    _drag(page, "left", "select", [(0.35, 0.3), (0.6, 0.55)])
     selected = _linked_selection(page, "right")
     # The images whose left code lies in the box plotly drew, which it keeps in the layout.
     box = page.evaluate("() => document.querySelector('.st-key-compare_left .js-plotly-plot').layout.selections[0]")
@@ -267,17 +262,7 @@ def _inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 def test_a_lasso_in_one_map_selects_the_same_images_in_the_other(compare_page, codes):
     page, _ = compare_page
-    area = _plot_area(page, "compare_right")
-    page.locator(".st-key-compare_right .modebar-btn[data-val=lasso]").click()
-    corners = [(0.3, 0.3), (0.7, 0.38), (0.45, 0.7), (0.3, 0.3)]  # A triangle, drawn edge by edge.
-    page.mouse.move(area["left"] + corners[0][0] * area["width"], area["top"] + corners[0][1] * area["height"])
-    page.mouse.down()
-    for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
-        for step in range(1, 11):
-            fraction = step / 10
-            page.mouse.move(area["left"] + (x0 + fraction * (x1 - x0)) * area["width"],
-                            area["top"] + (y0 + fraction * (y1 - y0)) * area["height"])
-    page.mouse.up()
+    _drag(page, "right", "lasso", [(0.3, 0.3), (0.7, 0.38), (0.45, 0.7), (0.3, 0.3)])  # A triangle.
     selected = _linked_selection(page, "left")
     # The images whose right code lies in the lasso plotly drew, which it keeps as a path.
     lasso = page.evaluate("() => document.querySelector('.st-key-compare_right .js-plotly-plot').layout.selections[0]")
