@@ -239,10 +239,14 @@ def test_a_reload_fetches_no_weights_again_and_the_hover_still_decodes_as_keras(
         return [(response, received.get(request_id, 0)) for request_id, response in responses.items()
                 if response["url"].endswith(decoder_name)]
 
+    canvas = page.locator(".st-key-live_map_hover canvas.digit")
     page.goto(f"{app_url}/map")
     page.wait_for_function(points_drawn)
+    # The decoder comes after the points: wait until the view holds it, so that its response is in.
+    page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())
     with Session(app_url) as session:
         decoder_name = _settings(session.open("map"), "latent_map_hover")["decoder"].rsplit("/", 1)[1]
+    page.wait_for_function("() => true")  # One round trip: Chromium's events of that response are in.
     first = decoder_responses()
     assert [response["status"] for response, _ in first] == [200]
     bundle_size = len(decoder_bundle(model))
@@ -252,7 +256,6 @@ def test_a_reload_fetches_no_weights_again_and_the_hover_still_decodes_as_keras(
     received.clear()
     page.reload()
     page.wait_for_function(points_drawn)
-    canvas = page.locator(".st-key-live_map_hover canvas.digit")
     area = _plot_area(page, "map_chart")
     page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())  # Decoder ready.
     page.mouse.move(area["left"] + 0.3 * area["width"], area["top"] + 0.6 * area["height"])
