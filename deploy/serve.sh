@@ -232,17 +232,23 @@ nginx_args=(-p "$run_dir/" -c "$run_dir/nginx.conf")
 nginx -h 2>&1 | grep -q -- "-e filename" && nginx_args+=(-e "$run_dir/error.log")
 nginx "${nginx_args[@]}" -t -q 2>"$run_dir/nginx-test.log" ||
   die "nginx refused the configuration $run_dir/nginx.conf: $(grep -m1 emerg "$run_dir/nginx-test.log" || tail -1 "$run_dir/nginx-test.log")"
-nginx "${nginx_args[@]}" -g "daemon off;" &
-nginx_pid=$!
-sleep 0.5
-if ! kill -0 "$nginx_pid" 2>/dev/null; then
-  wait "$nginx_pid" || true
-  if grep -q "Address already in use" "$run_dir/error.log" 2>/dev/null; then
-    nginx_pid=""; die "port $port on $host is already in use: stop what listens there, or choose another with --port."
+# nginx starts once the replicas answer (or the wait for them ends), with upstreams that
+# already name them up: reloading it then would leave, for some milliseconds, its first
+# worker (every replica "down") taking connections beside the new one, and a browser
+# arriving in that window would get a 502.
+start_nginx() {
+  nginx "${nginx_args[@]}" -g "daemon off;" &
+  nginx_pid=$!
+  sleep 0.5
+  if ! kill -0 "$nginx_pid" 2>/dev/null; then
+    wait "$nginx_pid" || true
+    if grep -q "Address already in use" "$run_dir/error.log" 2>/dev/null; then
+      nginx_pid=""; die "port $port on $host is already in use: stop what listens there, or choose another with --port."
+    fi
+    nginx_pid=""; die "nginx did not start: $(tail -1 "$run_dir/error.log" 2>/dev/null)"
   fi
-  nginx_pid=""; die "nginx did not start: $(tail -1 "$run_dir/error.log" 2>/dev/null)"
-fi
-log "nginx (pid $nginx_pid) on http://$host:$port, for ${count} replica(s): ${addrs[*]}; logs in $run_dir"
+  log "nginx (pid $nginx_pid) on http://$host:$port, for ${count} replica(s): ${addrs[*]}; logs in $run_dir"
+}
 
 # healthy HOST PORT: 0 when /_stcore/health answers 200 within 2 s, 124 on a timeout, else 1.
 healthy() {
@@ -292,9 +298,9 @@ while true; do
   done
   if ((changed)); then
     write_upstreams
-    kill -HUP "$nginx_pid" 2>/dev/null || true
+    [[ -z $nginx_pid ]] || kill -HUP "$nginx_pid" 2>/dev/null || true
   fi
-  if ! kill -0 "$nginx_pid" 2>/dev/null; then
+  if [[ -n $nginx_pid ]] && ! kill -0 "$nginx_pid" 2>/dev/null; then
     nginx_pid=""
     die "nginx stopped; see $run_dir/error.log."
   fi
@@ -302,12 +308,12 @@ while true; do
     live=0
     for ((i = 0; i < count; i++)); do ((up[i])) && live=$((live + 1)); done
     if ((live == count)); then
-      # nginx takes the new upstreams after the HUP in the background: until its workers have,
-      # a request could still meet the old "down" ones (a 502), so wait for nginx to answer.
+      start_nginx
       for _ in {1..50}; do healthy "$(probe_host "$host")" "$port" && break; sleep 0.2; done
       ready=1
       log "ready: http://$host:$port serves ${count} replica(s) (health checked every ${interval} s)"
     elif ((SECONDS - started > 300)); then
+      start_nginx
       ready=1
       log "only $live of $count replica(s) answered within 300 s; serving with those (see $run_dir)"
     fi
