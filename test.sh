@@ -24,9 +24,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium
 fi
 # One pytest worker per core, up to 4 (each holds TensorFlow, and some a server and Chromium),
-# each taking whole test files: most tests wait on a server, a browser or a child process
-# at least as much as they compute, so 2 workers on 2 cores take the suite from about 16
-# minutes to about 10. `bash test.sh -n 0 ...` runs in this one process instead.
+# each taking whole test files: most tests wait on a server, a browser or a child process as
+# much as they compute (docs/setup.md has the times). `bash test.sh -n 0 ...` runs in one process.
 workers=$(nproc 2>/dev/null || echo 2)
 ((workers <= 4)) || workers=4
 exec "$py" -m pytest -q -n "$workers" --dist loadfile "$@"
