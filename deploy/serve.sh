@@ -163,14 +163,19 @@ fi
 # upstreams.conf: one round-robin upstream for new sessions, one per replica for the sessions
 # pinned to it (the other replicas as backups, for the seconds before the watcher sees it
 # down), and the maps from the route cookie to an upstream and from the address that
-# answered to its name. A replica that is down is marked `down` everywhere, and its cookie
-# sends its sessions to the next replica that is up, so they all land on the same one.
-up=()
-for ((i = 0; i < count; i++)); do up+=(0); done
+# answered to its name. Two states per replica:
+# - up: it takes new sessions (the round robin);
+# - alive: its process lives and takes connections, so its sessions' websockets are still
+#   there. A replica that is not alive is marked `down` everywhere, and its cookie sends its
+#   sessions to the next replica that is alive, so they all land on the same one. One that is
+#   alive but slow keeps its sessions: moving their page requests elsewhere while their
+#   websockets stay would break them (the images they show would be 404 on the other).
+up=() alive=()
+for ((i = 0; i < count; i++)); do up+=(0) alive+=(0); done
 write_upstreams() {
   local i j k file=$run_dir/upstreams.conf.new mark
   {
-    echo "# Written by deploy/serve.sh at $(date '+%F %T'); up: ${up[*]}"
+    echo "# Written by deploy/serve.sh at $(date '+%F %T'); up: ${up[*]}; alive: ${alive[*]}"
     echo "upstream replicas {"
     for ((i = 0; i < count; i++)); do
       mark=""; ((up[i])) || mark=" down"
@@ -181,7 +186,7 @@ write_upstreams() {
       echo "upstream replica_${names[i]} {"
       for ((j = 0; j < count; j++)); do
         k=$(((i + j) % count))
-        mark=""; ((up[k])) || mark=" down"
+        mark=""; ((alive[k])) || mark=" down"
         if ((j == 0)); then
           echo "    server ${addrs[k]} max_fails=1 fail_timeout=5s$mark;"
         else
@@ -193,9 +198,9 @@ write_upstreams() {
     echo 'map $cookie_ae_route $backend {'
     echo "    default replicas;"
     for ((i = 0; i < count; i++)); do
-      k=$i  # its own replica, or the next one that is up
+      k=$i  # its own replica, or the next one that is alive
       for ((j = 0; j < count; j++)); do
-        if ((up[(i + j) % count])); then k=$(((i + j) % count)); break; fi
+        if ((alive[(i + j) % count])); then k=$(((i + j) % count)); break; fi
       done
       echo "    ${names[i]} replica_${names[k]};"
     done
@@ -258,16 +263,16 @@ healthy() {
 }
 
 # The watcher. A replica that refuses the connection, answers anything but 200, or whose
-# process is gone is taken out at once; one that times out, after 3 checks in a row (a busy
-# replica on 2 cores can be slow to answer, and taking it out moves its sessions). It is
-# put back after one good answer.
+# process is gone is dead: taken out at once, its sessions moved. One that times out 3 checks
+# in a row (a busy replica on 2 cores can be slow to answer) takes no new sessions but keeps
+# its own. Either is put back after one good answer.
 slow=()
 for ((i = 0; i < count; i++)); do slow+=(0); done
 ready=0 started=$SECONDS
 while true; do
   changed=0
   for ((i = 0; i < count; i++)); do
-    was=${up[i]} rc=0
+    was=${up[i]}${alive[i]} rc=0
     if [[ -n ${pids[i]} ]] && ! kill -0 "${pids[i]}" 2>/dev/null; then
       rc=1
       if [[ ${pids[i]} != gone ]]; then
@@ -280,19 +285,21 @@ while true; do
       healthy "${addrs[i]%:*}" "${addrs[i]##*:}" || rc=$?
     fi
     if ((rc == 0)); then
-      up[i]=1 slow[i]=0
+      up[i]=1 alive[i]=1 slow[i]=0
     elif ((rc == 124)); then
       slow[i]=$((slow[i] + 1))
       ((slow[i] < 3)) || up[i]=0
     else
-      up[i]=0
+      up[i]=0 alive[i]=0
     fi
-    if ((was != up[i])); then
+    if [[ $was != "${up[i]}${alive[i]}" ]]; then
       changed=1
       if ((up[i])); then
         log "replica ${names[i]} (${addrs[i]}) is up"
+      elif ((ready && alive[i])); then
+        log "replica ${names[i]} (${addrs[i]}) is not answering in time: new sessions go to the others, its own stay"
       elif ((ready)); then
-        log "replica ${names[i]} (${addrs[i]}) is down: its sessions go to the next replica that is up"
+        log "replica ${names[i]} (${addrs[i]}) is down: its sessions go to the next replica that is alive"
       fi
     fi
   done

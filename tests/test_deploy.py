@@ -17,7 +17,8 @@ with one server start, checks in turn:
    too; a body over the app's 20 MiB is refused by nginx (413) and the largest file the
    browser sends is not.
 
-The quick tests check serve.sh's refusals and the files nothing here can run (no docker
+Another slow test stops one replica (SIGSTOP) as a busy one would stall: it leaves the round
+robin, and the sessions pinned to it stay. The quick tests check serve.sh's refusals and the files nothing here can run (no docker
 daemon, no Kubernetes). The 40-session load comparison is ``python -m benchmarks.replicas``.
 """
 
@@ -395,6 +396,41 @@ def fresh_request(port: int, path: str = "/_stcore/health", method: str = "GET",
         return response.status, response.getheader("X-Replica")
     finally:
         connection.close()
+
+
+@pytest.mark.slow
+def test_a_replica_too_busy_to_answer_keeps_its_sessions_and_takes_no_new_ones(tmp_path):
+    """A replica that stops answering its health checks but lives (stopped here; under load, a
+    busy one) takes no new sessions, while the sessions pinned to it stay with it: their
+    websockets are there, and their page requests sent elsewhere would find none of the
+    images their pages show (404). A CI run under load saw exactly that before."""
+    import psutil
+
+    with serve(2, tmp_path / "run", interval=0.5) as served:
+        port = int(served.url.rsplit(":", 1)[1])
+        nginx = psutil.Process(int(re.search(r"nginx \(pid (\d+)\)", "\n".join(served.lines())).group(1)))
+        first_workers = {worker.pid for worker in nginx.children()}
+        busy, other = "r1", "r2"
+        address, pid = served.replicas[busy]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 30
+            while not any(f"replica {busy} ({address}) is not answering in time" in line for line in served.lines()):
+                assert time.monotonic() < deadline, served.lines()[-5:]
+                time.sleep(0.1)
+            # nginx reloads in the background; until its first worker has gone, that worker may
+            # still take a new connection with the old upstreams.
+            while first_workers & {worker.pid for worker in nginx.children()}:
+                assert time.monotonic() < deadline, "nginx did not reload"
+                time.sleep(0.05)
+            upstreams = (served.run_dir / "upstreams.conf").read_text()
+            newcomers = [fresh_request(port, "/") for _ in range(4)]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        pinned = fresh_request(port, "/", headers={"Cookie": f"ae_route={busy}"})
+    assert newcomers == [(200, other)] * 4
+    assert f"    {busy} replica_{busy};" in upstreams and f"server {address} max_fails=1 fail_timeout=5s;" in upstreams
+    assert pinned == (200, busy)
 
 
 def flood(port: int, count: int, source: str, cookies: list[str | None]) -> list[int]:
