@@ -120,7 +120,6 @@ def test_hovering_the_map_draws_the_decoders_image_under_the_pointer_without_the
     page = _open(chromium.new_context(viewport={"width": 1400, "height": 1300}), f"{server}/map", sent)
     page.wait_for_function("() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');"
                            " return gd && gd._fullLayout && gd._fullLayout.xaxis._length > 0; }")
-    area = _plot_area(page, "map_chart")
     canvas = page.locator(".st-key-live_map_hover canvas.digit")
     # The decoder arrives as an asset after the view: its frame counter starts once it has.
     page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())
@@ -130,6 +129,9 @@ def test_hovering_the_map_draws_the_decoders_image_under_the_pointer_without_the
     images = []
     for move in range(120):
         fx, fy = rng.uniform(0.02, 0.98, size=2)
+        # Measured at each move: what arrives after the view (the points, the decoder) can
+        # still move the chart on the page, later on a loaded machine.
+        area = _plot_area(page, "map_chart")
         page.mouse.move(area["left"] + fx * area["width"], area["top"] + fy * area["height"])
         if move % 12 != 11:
             continue
