@@ -432,6 +432,7 @@ class _Progress(keras.callbacks.Callback):
         self.rate_since = (0.0, 0)  # (time, step) where the current images-a-second window began
         self.lock = threading.Lock()
         self.done = threading.Event()
+        self.written = 0.0  # time.monotonic() of the last write
 
     def _set(self, **report) -> None:
         if runs.stop_requested(self.out_dir):
@@ -441,12 +442,15 @@ class _Progress(keras.callbacks.Callback):
 
     def _write(self) -> None:
         with self.lock:
-            report = dict(self.report)
+            report, self.written = dict(self.report), time.monotonic()
         runs.write_progress(self.out_dir, **report)
 
     def _heartbeat(self) -> None:
+        # A forced write (the first batch, the epoch's last) stands for a full period before the
+        # heartbeat replaces it, so a page polling each second has a fair chance to show it.
         while not self.done.wait(runs.PROGRESS_EVERY):
-            self._write()
+            if time.monotonic() - self.written >= runs.PROGRESS_EVERY:
+                self._write()
 
     def on_train_begin(self, logs=None):
         self._set(phase="the first steps (TensorFlow prepares the model)")
