@@ -35,6 +35,10 @@ class Served:
     def lines(self) -> list[str]:
         return [line for _, line in self.output]
 
+    def nginx_pid(self) -> int:
+        """The pid of nginx's master process, as serve.sh announced it."""
+        return int(re.search(r"nginx \(pid (\d+)\)", "\n".join(self.lines())).group(1))
+
     def access_log(self) -> list[dict[str, str]]:
         """nginx's access log, one dict a request: status, route, served_by, upstream, ..."""
         rows = []

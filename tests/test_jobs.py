@@ -158,13 +158,13 @@ print(json.dumps(rss))
 
 @pytest.mark.slow
 def test_server_memory_does_not_grow_with_trainings(models):
-    """Four back-to-back trainings: each runs in its own process, so the server stays as it
+    """Three back-to-back trainings: each runs in its own process, so the server stays as it
     was (a leak of a training's size in the server would show after the second)."""
-    result = subprocess.run([sys.executable, "-c", SERVER, "4"], cwd=ROOT, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", SERVER, "3"], cwd=ROOT, capture_output=True, text=True,
                             timeout=1200, env={**os.environ, "AE_MODELS_DIR": str(models)})
     assert result.returncode == 0, result.stderr[-3000:]
     rss = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(rss) == 4 and len(os.listdir(models)) == 4
+    assert len(rss) == 3 and len(os.listdir(models)) == 3
     assert max(rss) - rss[0] <= 50 * 2**20, [round(value / 2**20) for value in rss]
 
 

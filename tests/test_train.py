@@ -145,7 +145,10 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, 
     assert "Epoch 2/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout
     card = json.loads((tmp_path / "autoencoder_mnist_z2.json").read_text())
     assert [row["epoch"] for row in card["history"]] == [0, 1, 2]
-    assert _weights(tmp_path) == _weights(uninterrupted)  # Byte for byte: the same run.
+    # Byte for byte the uninterrupted run's file, which another process wrote with the same
+    # seed: a run is reproducible, and a resume does not change it.
+    name = "autoencoder_mnist_z2.weights.h5"
+    assert (tmp_path / name).read_bytes() == (uninterrupted / name).read_bytes()
     assert not (tmp_path / ".train-autoencoder_mnist_z2").exists()
 
 
@@ -212,15 +215,6 @@ def test_nan_loss_stops_the_run_and_keeps_the_weights(quick_copy):
     with pytest.raises(TrainingDiverged, match="NaN"):
         train(TrainConfig(latent_dim=2, seed=1, **QUICK), folder, callbacks=[PoisonWeights()], verbose=0)
     assert weights.read_bytes() == before
-
-
-def test_same_seed_gives_identical_weights(tmp_path, uninterrupted):
-    """A second process with the same flags writes the same bytes as the first."""
-    result = subprocess.run([sys.executable, "-m", "ae_core.train", *RESUME_FLAGS, "--out", str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    name = "autoencoder_mnist_z2.weights.h5"
-    assert (tmp_path / name).read_bytes() == (uninterrupted / name).read_bytes()
 
 
 def test_a_run_whose_map_cannot_be_kept_still_writes_its_model(tmp_path):
