@@ -52,6 +52,7 @@ def _storm(url: str) -> dict:
     with Session(url) as honest:
         slider = honest.open("sliders").widget("slider", "z1")
         honest.set_value(slider, 0.5)  # Warm: the page's models and pictures are loaded.
+        before = [honest.set_value(slider, step / 4 - 0.5).seconds for step in range(10)]
         stop, health, during = threading.Event(), [], []
         probe = threading.Thread(target=_health_probe, args=(url, stop, health))
         probe.start()
@@ -82,7 +83,7 @@ def _storm(url: str) -> dict:
         stop.set()
         probe.join()
     answers = [asked + answered for asked, answered in health if answered is not None and asked + answered >= storm_ended]
-    return {"closed": attacker_closed, "during": during, "after": after, "health": health,
+    return {"closed": attacker_closed, "before": before, "during": during, "after": after, "health": health,
             "health_back": min(answers) - storm_ended}
 
 
@@ -91,7 +92,11 @@ def _assert_the_storm_was_contained(seen: dict) -> None:
     assert closed is not None and closed.code == server.CLOSE_CODE and "Too many messages" in closed.reason, seen["closed"]
     assert len(seen["during"]) == 10, "the honest session's moves during the storm did not all finish"
     assert _percentile_95(seen["during"]) < 1.0, f"slider moves during the storm: {sorted(seen['during'])}"
-    assert _percentile_95(seen["after"]) < 0.4, f"slider moves after the storm: {sorted(seen['after'])}"
+    # After the storm, moves are as quick as before it: 0.4 s, or twice this run's own
+    # pre-storm p95 when the machine is busier than that (a neighbour's load, not the storm's).
+    allowed = max(0.4, 2 * _percentile_95(seen["before"]))
+    assert _percentile_95(seen["after"]) < allowed, \
+        f"slider moves after the storm: {sorted(seen['after'])}, before it: {sorted(seen['before'])}"
     assert seen["health_back"] < 5.0
     assert all(answered is not None for _, answered in seen["health"]), "a health check failed"
 
