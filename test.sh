@@ -23,7 +23,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   # The browser tests drive Debian's chromium through Playwright (no browser download).
   apt_install chromium
 fi
-# One process by default: on 2 cores, two workers (`bash test.sh -n 2 --dist loadfile`) take
-# a third off the time, but load the machine enough that the timed checks of the protocol and
-# browser tests fail now and then (docs/setup.md).
-exec "$py" -m pytest -q "$@"
+# One pytest worker per core, up to 4 (each holds TensorFlow, and some a server and Chromium),
+# each taking whole test files: most tests wait on a server, a browser or a child process as
+# much as they compute, so 2 workers on 2 cores take the suite from about 14 minutes to about
+# 9 (docs/setup.md). `bash test.sh -n 0 ...` runs in this one process instead.
+workers=$(nproc 2>/dev/null || echo 2)
+((workers <= 4)) || workers=4
+exec "$py" -m pytest -q -n "$workers" --dist loadfile "$@"
