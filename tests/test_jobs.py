@@ -302,7 +302,11 @@ def test_a_one_epoch_run_reports_progress_from_its_first_batch_at_least_every_tw
     assert reports[first][2] == 1, "the first training report is not the first batch's"
     steps = [step for _, phase, step in reports if phase == "training"]
     assert steps == sorted(steps) and steps[-1] == runs.steps_per_epoch(job.config)
-    assert "validating" in phases and phases[-1] == "saving the model and encoding the test images for its map"
+    # Validation is shorter than the time the epoch's last step stands (runs.PROGRESS_EVERY or
+    # more), so a poller may never see it; when seen, it comes after the training reports.
+    last_training = max(i for i, phase in enumerate(phases) if phase == "training")
+    assert all(i > last_training for i, phase in enumerate(phases) if phase == "validating"), phases
+    assert phases[-1] == "saving the model and encoding the test images for its map"
     times = [updated for updated, _, _ in reports[first:]]
     assert max(later - earlier for earlier, later in zip(times, times[1:])) <= 2.0, times
     message = job.progress().message
