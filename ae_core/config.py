@@ -78,6 +78,7 @@ class TrainConfig:
     latent: str = _setting("window", "what follows Dense(z); see ae_core/model.py", LATENT_KINDS)
     latent_scale: float = _setting(2.0, "slope of the window at 0 (std for 'normalised')")
     latent_noise: float = _setting(0.0, "std of noise added to z in training only")
+    encoder_hidden: int = _setting(0, "units of a Dense(relu) between the conv body and Dense(z), for every kind; 0 is the article's")
     formation_sample: int = _setting(0, "record the codes of the first N test images after every epoch")
     kind: str = _setting("ae", "ae, a variational 'vae', or 'umap' (reconstruction plus UMAP's graph loss)",
                          MODEL_KINDS)
@@ -104,6 +105,9 @@ class TrainConfig:
             raise ValueError(f"lr_factor must be between 0 and 1, not {self.lr_factor}.")
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError("train_subset must be a positive number of images.")
+        if self.encoder_hidden < 0:
+            raise ValueError(f"encoder_hidden must be 0 (the article's encoder) or a positive number of units, "
+                             f"not {self.encoder_hidden}.")
         if not 0 <= self.formation_sample <= 10_000:
             raise ValueError(f"formation_sample must be between 0 and 10000, not {self.formation_sample}.")
         if self.kind != "ae" and self.latent != "linear":

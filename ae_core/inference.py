@@ -114,7 +114,7 @@ class Autoencoder:
         recipe = card["config"]
         autoencoder, encoder, decoder = build_autoencoder(
             latent_dim, recipe["latent"], float(recipe.get("latent_scale", TrainConfig.latent_scale)),
-            kind=kind)
+            kind=kind, encoder_hidden=int(recipe.get("encoder_hidden", TrainConfig.encoder_hidden)))
         try:
             autoencoder.load_weights(str(weights_path))
         except Exception as error:  # h5py and Keras raise many kinds; all mean "unusable".

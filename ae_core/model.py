@@ -62,27 +62,32 @@ class SquashToWindow(layers.Layer):
                 "function": self.function}
 
 
-def _encoder_body(images):
-    """The article's conv body, shared by every kind: four 3x3 convolutions, then Flatten."""
+def _encoder_body(images, hidden: int = 0):
+    """The article's conv body, shared by every kind: four 3x3 convolutions, then Flatten.
+
+    ``hidden`` > 0 adds a Dense(hidden, relu) after Flatten: one linear map from the conv
+    features to the plane cannot pull classes apart as UMAP's loss asks (docs/model.md).
+    """
     x = images
     for index, strides in enumerate((2, 1, 2, 1)):
         x = layers.Conv2D(8, 3, strides=strides, padding="same", activation="relu",
                           name=f"encoder_conv{index + 1}")(x)
-    return layers.Flatten(name="encoder_flatten")(x)
+    x = layers.Flatten(name="encoder_flatten")(x)
+    return layers.Dense(hidden, activation="relu", name="encoder_hidden")(x) if hidden else x
 
 
-def build_variational_encoder(latent_dim: int) -> keras.Model:
+def build_variational_encoder(latent_dim: int, hidden: int = 0) -> keras.Model:
     """Image -> ``[mean, log_var]`` of the posterior q(z | image), two Dense(latent_dim) heads
     on the shared conv body. The mean head keeps the name ``encoder_dense``."""
     images = keras.Input(shape=IMAGE_SHAPE, name="image")
-    x = _encoder_body(images)
+    x = _encoder_body(images, hidden)
     mean = layers.Dense(latent_dim, name="encoder_dense")(x)
     log_var = layers.Dense(latent_dim, name="encoder_log_var")(x)
     return keras.Model(images, [mean, log_var], name="encoder")
 
 
-def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float = 2.0
-                  ) -> keras.Model:
+def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float = 2.0,
+                  hidden: int = 0) -> keras.Model:
     """Image (28, 28, 1) in [0, 1] -> code z of shape (latent_dim,).
 
     ``latent`` chooses what follows Dense(latent_dim); docs/model.md compares them:
@@ -90,11 +95,12 @@ def build_encoder(latent_dim: int, latent: str = "window", latent_scale: float =
     its own centre and scale), "normalised" (batch norm pinned to std ``latent_scale``),
     "uniform" (batch norm, then the normal CDF onto (-5, 5)), "window" (batch norm, then
     a tanh of slope ``latent_scale`` that bends into (-5, 5)). See ``SquashToWindow``.
+    ``hidden`` is ``_encoder_body``'s.
     """
     if latent not in LATENT_KINDS:
         raise ValueError(f"latent must be one of {LATENT_KINDS}, not {latent!r}.")
     images = keras.Input(shape=IMAGE_SHAPE, name="image")
-    x = _encoder_body(images)
+    x = _encoder_body(images, hidden)
     x = layers.Dense(latent_dim, activation="relu" if latent == "relu" else None,
                      name="encoder_dense")(x)
     if latent == "batchnorm":
@@ -125,7 +131,7 @@ def build_decoder(latent_dim: int) -> keras.Model:
 
 
 def build_autoencoder(latent_dim: int = 2, latent: str = "window", latent_scale: float = 2.0,
-                      latent_noise: float = 0.0, kind: str = "ae"
+                      latent_noise: float = 0.0, kind: str = "ae", encoder_hidden: int = 0
                       ) -> tuple[keras.Model, keras.Model, keras.Model]:
     """Return ``(autoencoder, encoder, decoder)``; the autoencoder shares their layers.
 
@@ -143,10 +149,10 @@ def build_autoencoder(latent_dim: int = 2, latent: str = "window", latent_scale:
     decoder = build_decoder(latent_dim)
     images = keras.Input(shape=IMAGE_SHAPE, name="image")
     if kind == "vae":
-        encoder = build_variational_encoder(latent_dim)
+        encoder = build_variational_encoder(latent_dim, encoder_hidden)
         mean, _ = encoder(images)
         return keras.Model(images, decoder(mean), name="autoencoder"), encoder, decoder
-    encoder = build_encoder(latent_dim, latent, latent_scale)
+    encoder = build_encoder(latent_dim, latent, latent_scale, encoder_hidden)
     z = encoder(images)
     if latent_noise > 0:
         z = layers.GaussianNoise(latent_noise, name="latent_noise")(z)

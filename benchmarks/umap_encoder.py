@@ -33,8 +33,8 @@ def article(images):
 
 
 def article_plus_hidden(images):
-    """The same body with one hidden Dense(128, relu) before Dense(2)."""
-    return layers.Dense(2)(layers.Dense(128, activation="relu")(_encoder_body(images)))
+    """The same body with one hidden Dense(128, relu) before Dense(2) (``--encoder-hidden 128``)."""
+    return layers.Dense(2)(_encoder_body(images, hidden=128))
 
 
 def paper(images):

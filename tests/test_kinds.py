@@ -172,13 +172,14 @@ def _interrupted_then_resumed(config, folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["vae", "umap"])
-def test_an_interrupted_run_of_each_kind_resumes_and_loads(kind, tmp_path):
+@pytest.mark.parametrize("kind, encoder_hidden", [("vae", 0), ("umap", 32)])
+def test_an_interrupted_run_of_each_kind_resumes_and_loads(kind, encoder_hidden, tmp_path):
+    """The umap run has a hidden encoder layer, so loading must rebuild it from the card."""
     from ae_core import Autoencoder
     from ae_core.config import TrainConfig
     from ae_core.evaluate import mean_squared_error
 
-    config = TrainConfig(kind=kind, **TINY)
+    config = TrainConfig(kind=kind, encoder_hidden=encoder_hidden, **TINY)
     card, state, graphs, graph_times = _interrupted_then_resumed(config, tmp_path)
     assert state["epoch"] == 1
     assert card["kind"] == card["config"]["kind"] == kind and card["name"] == f"{kind}_mnist_z2"
@@ -186,6 +187,9 @@ def test_an_interrupted_run_of_each_kind_resumes_and_loads(kind, tmp_path):
     if kind == "umap":  # The resume read the graph the first part built, and did not rebuild it.
         assert len(graphs) == 1 and card["umap_graph_seconds"] > 0
     model = Autoencoder.from_folder(tmp_path, 2, "mnist", kind=kind)
+    assert card["config"]["encoder_hidden"] == encoder_hidden
+    assert [layer.units for layer in model._encoder.layers if layer.name == "encoder_hidden"] == \
+        ([encoder_hidden] if encoder_hidden else [])
     images = np.asarray(__import__("ae_core").load_mnist("test")[0])
     best = min(card["history"], key=lambda row: row["val_loss"])
     assert mean_squared_error(model, images) == pytest.approx(best["val_mse"], rel=1e-4)
