@@ -139,18 +139,19 @@ def knn_accuracy(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: 
     return float(classifier.score(np.asarray(test_codes), np.asarray(test_labels)))
 
 
-def evaluate_kinds(dataset: str = "mnist", kinds: tuple[str, ...] = MODEL_KINDS) -> dict[str, dict]:
-    """The 2-D figures of each shipped kind of ``dataset`` (kinds without weights are left out)."""
-    from .inference import load_autoencoder
+def evaluate_kinds(dataset: str = "mnist", kinds: tuple[str, ...] = MODEL_KINDS,
+                   folder: Path = WEIGHTS_DIR) -> dict[str, dict]:
+    """The 2-D figures of each kind of ``dataset`` in ``folder`` (kinds without weights are left out)."""
+    from .inference import Autoencoder
 
     train_images, train_labels = load_mnist("train", dataset)
     test_images, test_labels = load_mnist("test", dataset)
     classifier = load_classifier(dataset)
     results = {}
     for kind in kinds:
-        if not (WEIGHTS_DIR / f"{weights_stem(2, dataset, kind)}.json").exists():
+        if not (Path(folder) / f"{weights_stem(2, dataset, kind)}.json").exists():
             continue
-        model = load_autoencoder(2, dataset, kind=kind)
+        model = Autoencoder.from_folder(folder, 2, dataset, kind)
         test_codes = model.encode(test_images)
         results[kind] = {
             "test_mse": mean_squared_error(model, test_images),
@@ -222,13 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="mnist", choices=tuple(CLASS_NAMES))
     parser.add_argument("--kinds", action="store_true",
                         help="print only the table of kinds (the 2-D ae, vae and umap side by side)")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR,
+                        help="the folder whose kinds the table measures (the classifier is always weights/'s)")
     args = parser.parse_args(argv)
     if args.train_classifier:
         card = train_classifier(args.dataset, epochs=args.classifier_epochs)
         print(f"classifier test accuracy: {card['test_accuracy']:.4f}")
     if not args.kinds:
         print(format_table(evaluate_shipped(dataset=args.dataset), args.dataset) + "\n")
-    print(format_kinds_table(evaluate_kinds(args.dataset), args.dataset))
+    print(format_kinds_table(evaluate_kinds(args.dataset, folder=args.weights), args.dataset))
     return 0
 
 
