@@ -78,7 +78,7 @@ class TrainConfig:
     latent: str = _setting("window", "what follows Dense(z); see ae_core/model.py", LATENT_KINDS)
     latent_scale: float = _setting(2.0, "slope of the window at 0 (std for 'normalised')")
     latent_noise: float = _setting(0.0, "std of noise added to z in training only")
-    encoder_hidden: int = _setting(0, "units of a Dense(relu) between the conv body and Dense(z), for every kind; 0 is the article's")
+    encoder_hidden: int = _setting(128, "units of a Dense(relu) after the conv body, for every kind; 0: the article's")
     formation_sample: int = _setting(0, "record the codes of the first N test images after every epoch")
     kind: str = _setting("ae", "ae, a variational 'vae', or 'umap' (reconstruction plus UMAP's graph loss)",
                          MODEL_KINDS)
@@ -106,8 +106,8 @@ class TrainConfig:
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError("train_subset must be a positive number of images.")
         if self.encoder_hidden < 0:
-            raise ValueError(f"encoder_hidden must be 0 (the article's encoder) or a positive number of units, "
-                             f"not {self.encoder_hidden}.")
+            raise ValueError(f"encoder_hidden must be 0 (the article's encoder) or a positive number of units "
+                             f"such as --encoder-hidden 128, not {self.encoder_hidden}.")
         if not 0 <= self.formation_sample <= 10_000:
             raise ValueError(f"formation_sample must be between 0 and 10000, not {self.formation_sample}.")
         if self.kind != "ae" and self.latent != "linear":
@@ -128,9 +128,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        """A config from a card's ``config``; fields it lacks (older cards) take their defaults."""
+        """A config from a card's ``config``; fields it lacks (older cards) take their defaults,
+        except ``encoder_hidden``: a card from before that setting has the article's encoder."""
         names = {item.name for item in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in names})
+        return cls(**{"encoder_hidden": 0, **{key: value for key, value in values.items() if key in names}})
 
     def flags(self) -> list[str]:
         """Every field as a command-line flag, in field order: what ``retrain_command`` prints."""

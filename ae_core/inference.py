@@ -111,10 +111,9 @@ class Autoencoder:
         from .model import build_autoencoder
 
         card, weights_path, fix = checked_autoencoder(folder, latent_dim, dataset, kind)
-        recipe = card["config"]
-        autoencoder, encoder, decoder = build_autoencoder(
-            latent_dim, recipe["latent"], float(recipe.get("latent_scale", TrainConfig.latent_scale)),
-            kind=kind, encoder_hidden=int(recipe.get("encoder_hidden", TrainConfig.encoder_hidden)))
+        recipe = TrainConfig.from_dict(card["config"])  # Sound: checked_autoencoder has built it once.
+        autoencoder, encoder, decoder = build_autoencoder(latent_dim, recipe.latent, recipe.latent_scale,
+                                                          kind=kind, encoder_hidden=recipe.encoder_hidden)
         try:
             autoencoder.load_weights(str(weights_path))
         except Exception as error:  # h5py and Keras raise many kinds; all mean "unusable".

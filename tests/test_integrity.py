@@ -52,11 +52,16 @@ def test_shipped_files_hold_weights_only(name):
 @pytest.mark.parametrize("card", sorted((ROOT / "weights").glob("*_z*.json")), ids=lambda path: path.stem)
 def test_every_shipped_cards_command_retrains_into_weights(card):
     """The command a page quotes to retrain a shipped model writes into weights/, not into the
-    folder of the machine that trained it."""
+    folder of the machine that trained it, and trains the card's recipe under today's defaults."""
     import shlex
 
-    command = shlex.split(json.loads(card.read_text())["retrain_command"])
-    assert command[:3] == ["python", "-m", command[2]] and command[command.index("--out") + 1] in ("weights", "weights/")
+    from ae_core.config import TrainConfig
+
+    recorded = json.loads(card.read_text())
+    command = shlex.split(recorded["retrain_command"])
+    out = command.index("--out")
+    assert command[:3] == ["python", "-m", command[2]] and command[out + 1] in ("weights", "weights/")
+    assert TrainConfig.from_flags(command[3:out] + command[out + 2:]) == TrainConfig.from_dict(recorded["config"])
 
 
 @pytest.mark.slow

@@ -238,15 +238,17 @@ def test_vae_kl_falls_and_its_mean_codes_spread_like_the_prior():
 
 # --- the shipped models of every kind, measured on the original files -------------------
 
-# (kind, dataset) -> (test MSE at most, 5-NN at least, 5-NN margin over the ae's at least)
-TARGETS = {("vae", "mnist"): (0.044, None, None), ("umap", "mnist"): (0.0425, 0.93, 0.02),
-           ("vae", "fashion_mnist"): (0.031, None, None), ("umap", "fashion_mnist"): (0.0294, 0.74, 0.02)}
+# (kind, dataset) -> (test MSE at most, 5-NN at least, 5-NN margin over the ae's at least).
+# The UMAP-AE's MSE bound is relative: at most AE_MSE_FACTOR times the shipped ae's.
+AE_MSE_FACTOR = 1.05
+TARGETS = {("vae", "mnist"): (0.044, None, None), ("umap", "mnist"): (None, 0.93, 0.02),
+           ("vae", "fashion_mnist"): (0.031, None, None), ("umap", "fashion_mnist"): (None, 0.74, 0.02)}
 # Targets a shipped model is known to miss, with what it measured: a strict expected
 # failure, so that meeting it one day is noticed too.
-KNOWN_MISSES = {("umap", "mnist"): "5-NN measured 73.7% against the 93% target: with the article's "
-                                   "8-filter encoder the UMAP loss falls only slowly (docs/model.md)",
-                ("umap", "fashion_mnist"): "5-NN measured 67.6% against the 74% target, 1.6 points over the "
-                                           "ae's 66.0% against 2: the same small encoder (docs/model.md)"}
+KNOWN_MISSES = {("umap", "mnist"): "5-NN measured 92.0% against the 93% target, 17.4 points over the ae's: "
+                                   "the 8-filter conv body limits how far the codes separate (docs/model.md)",
+                ("umap", "fashion_mnist"): "5-NN measured 71.5% against the 74% target, 4.5 points over the "
+                                           "ae's: the same small conv body (docs/model.md)"}
 
 
 def _original(dataset, split):
@@ -277,14 +279,17 @@ def _knn(model, dataset):
 def test_every_shipped_kind_meets_its_mse_target_on_the_original_files(kind, dataset):
     from ae_core.data import data_fingerprints
 
+    import ae_core
+
     model = _shipped(kind, dataset)
-    mse_at_most = TARGETS[(kind, dataset)][0]
     test_images, _ = _original(dataset, "test")
-    mse = float(np.mean((model.reconstruct(test_images) - test_images) ** 2))
-    # The MNIST vae and umap runs averaged their validation batches unweighted (the short last
-    # batch of 784 counted like a full 1024), which moves their card's figure by about 5e-4
-    # of itself; kinds.py weighs batches by size since.
-    assert mse == pytest.approx(model.card["best_val_mse"], rel=1e-3)
+
+    def test_mse(autoencoder):
+        return float(np.mean((autoencoder.reconstruct(test_images) - test_images) ** 2))
+
+    mse = test_mse(model)
+    mse_at_most = TARGETS[(kind, dataset)][0] or AE_MSE_FACTOR * test_mse(ae_core.load_autoencoder(2, dataset))
+    assert mse == pytest.approx(model.card["best_val_mse"], rel=1e-4)
     assert mse <= mse_at_most, mse
     assert model.card["kind"] == kind and model.card["train_images"] == 60_000
     assert model.card["data_fingerprints"] == data_fingerprints(dataset)
