@@ -46,7 +46,7 @@ except (ae_core.WeightsError, ae_core.DataUnavailableError) as error:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def compare_figure(chosen: state.Choice):
     """A map as the map page draws it, smaller, its point traces filled in the browser."""
-    figure = figures.latent_map(chosen.class_names, height=480)
+    figure = figures.latent_map(chosen.class_names, height=480, half_width=state.code_extent(chosen))
     figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest", showlegend=False,
                          title=dict(text=KIND_LABELS[chosen.kind], x=0.01, font=dict(size=14)))
     return figure

@@ -36,7 +36,7 @@ def choose_model() -> None:
 
 
 # What each kind is called on the page; the URL keeps the short name (?kind=vae).
-KIND_LABELS = {"ae": "autoencoder (the article's)", "vae": "variational (VAE)",
+KIND_LABELS = {"ae": "plain autoencoder", "vae": "variational (VAE)",
                "umap": "neighbourhood-preserving (UMAP loss)"}
 
 

@@ -158,6 +158,11 @@ def map_data(choice: Choice) -> store.MapData:
 
 
 @st.cache_resource(show_spinner="Encoding the 10,000 test images…")
+def code_extent(choice: Choice) -> float:
+    """The largest |z1| or |z2| of the test codes: a UMAP-loss model's reach well beyond the window."""
+    return float(np.abs(test_latents(choice)).max())
+
+
 def test_latents(choice: Choice, latent_dim: int = 2) -> np.ndarray:
     if latent_dim == 2:
         return map_data(choice).latents
@@ -263,8 +268,7 @@ def map_figure(choice: Choice, colour_by: str = "label", background: str = "none
     the points asset. Re-sending an unchanged figure costs nothing in the browser, so a click
     on the map only redraws the panel beside it.
     """
-    figure = figures.latent_map(choice.class_names, colour_by, test_errors(choice),
-                                half_width=float(np.abs(test_latents(choice)).max()))
+    figure = figures.latent_map(choice.class_names, colour_by, test_errors(choice), half_width=code_extent(choice))
     # What st.plotly_chart gives a chart whose clicks select points, written into the figure:
     # Streamlit sets it in its own copy of the figure a moment after drawing it, and a restyle
     # that fills the points in between (ui/live/map_points.js) reports the figure without it
