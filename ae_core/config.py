@@ -79,6 +79,7 @@ class TrainConfig:
     latent_scale: float = _setting(2.0, "slope of the window at 0 (std for 'normalised')")
     latent_noise: float = _setting(0.0, "std of noise added to z in training only")
     encoder_hidden: int = _setting(128, "units of a Dense(relu) after the conv body, for every kind; 0: the article's")
+    encoder_filters: int = _setting(8, "filters of each of the encoder's four convolutions (the article's 8)")
     formation_sample: int = _setting(0, "record the codes of the first N test images after every epoch")
     kind: str = _setting("ae", "ae, a variational 'vae', or 'umap' (reconstruction plus UMAP's graph loss)",
                          MODEL_KINDS)
@@ -105,6 +106,9 @@ class TrainConfig:
             raise ValueError(f"lr_factor must be between 0 and 1, not {self.lr_factor}.")
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError("train_subset must be a positive number of images.")
+        if self.encoder_filters < 1:
+            raise ValueError(f"encoder_filters must be a positive number of filters such as --encoder-filters 8 "
+                             f"(the article's), not {self.encoder_filters}.")
         if self.encoder_hidden < 0:
             raise ValueError(f"encoder_hidden must be 0 (the article's encoder) or a positive number of units "
                              f"such as --encoder-hidden 128, not {self.encoder_hidden}.")

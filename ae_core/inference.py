@@ -113,7 +113,8 @@ class Autoencoder:
         card, weights_path, fix = checked_autoencoder(folder, latent_dim, dataset, kind)
         recipe = TrainConfig.from_dict(card["config"])  # Sound: checked_autoencoder has built it once.
         autoencoder, encoder, decoder = build_autoencoder(latent_dim, recipe.latent, recipe.latent_scale,
-                                                          kind=kind, encoder_hidden=recipe.encoder_hidden)
+                                                          kind=kind, encoder_hidden=recipe.encoder_hidden,
+                                                          encoder_filters=recipe.encoder_filters)
         try:
             autoencoder.load_weights(str(weights_path))
         except Exception as error:  # h5py and Keras raise many kinds; all mean "unusable".

@@ -281,7 +281,8 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     with strategy.scope():  # Variables made here are mirrored across the strategy's devices.
         autoencoder, encoder, decoder = build_autoencoder(config.latent_dim, config.latent,
                                                           config.latent_scale, config.latent_noise,
-                                                          config.kind, config.encoder_hidden)
+                                                          config.kind, config.encoder_hidden,
+                                                          config.encoder_filters)
         optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
         # The article passed lr= to compile(), which Keras rejects; the rate belongs to the optimiser.
         optimizer = optimizer_class[config.optimizer](config.learning_rate)
@@ -341,7 +342,8 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     # model's own weights, saved from an uncompiled copy of the architecture.
     model.load_weights(best_path)  # The encoder and decoder are shared with ``autoencoder``.
     export, _, _ = build_autoencoder(config.latent_dim, config.latent, config.latent_scale,
-                                     config.latent_noise, config.kind, config.encoder_hidden)
+                                     config.latent_noise, config.kind, config.encoder_hidden,
+                                     config.encoder_filters)
     export.set_weights(autoencoder.get_weights())
     weights_path = out_dir / f"{name}.weights.h5"
     write_atomically(weights_path, lambda path: export.save_weights(str(path)))

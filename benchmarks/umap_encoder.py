@@ -37,6 +37,11 @@ def article_plus_hidden(images):
     return layers.Dense(2)(_encoder_body(images, hidden=128))
 
 
+def sixteen_filters_plus_hidden(images):
+    """The shared body with 16 filters per convolution and the hidden Dense(128, relu)."""
+    return layers.Dense(2)(_encoder_body(images, hidden=128, filters=16))
+
+
 def paper(images):
     """Parametric UMAP's MNIST encoder: Conv 64 and 128 (stride 2), two Dense(512), Dense(2)."""
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(images)
@@ -49,7 +54,8 @@ def paper(images):
 
 ENCODERS = {"article (8 filters, Dense(2))": article,
             "article + Dense(128, relu)": article_plus_hidden,
-            "the paper's (64/128 filters, 2 x Dense(512))": paper}
+            "the paper's (64/128 filters, 2 x Dense(512))": paper,
+            "16 filters + Dense(128, relu)": sixteen_filters_plus_hidden}
 
 
 def train_and_score(body, train_images, train_labels, graph, test, steps: int, edges: int, seed: int) -> tuple[float, float]:

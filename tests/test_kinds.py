@@ -172,14 +172,14 @@ def _interrupted_then_resumed(config, folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, encoder_hidden", [("vae", 0), ("umap", 32)])
-def test_an_interrupted_run_of_each_kind_resumes_and_loads(kind, encoder_hidden, tmp_path):
-    """The umap run has a hidden encoder layer, so loading must rebuild it from the card."""
+@pytest.mark.parametrize("kind, encoder_hidden, encoder_filters", [("vae", 0, 8), ("umap", 32, 4)])
+def test_an_interrupted_run_of_each_kind_resumes_and_loads(kind, encoder_hidden, encoder_filters, tmp_path):
+    """The umap run has a hidden encoder layer and other filters, so loading must rebuild both from the card."""
     from ae_core import Autoencoder
     from ae_core.config import TrainConfig
     from ae_core.evaluate import mean_squared_error
 
-    config = TrainConfig(kind=kind, encoder_hidden=encoder_hidden, **TINY)
+    config = TrainConfig(kind=kind, encoder_hidden=encoder_hidden, encoder_filters=encoder_filters, **TINY)
     card, state, graphs, graph_times = _interrupted_then_resumed(config, tmp_path)
     assert state["epoch"] == 1
     assert card["kind"] == card["config"]["kind"] == kind and card["name"] == f"{kind}_mnist_z2"
@@ -187,7 +187,8 @@ def test_an_interrupted_run_of_each_kind_resumes_and_loads(kind, encoder_hidden,
     if kind == "umap":  # The resume read the graph the first part built, and did not rebuild it.
         assert len(graphs) == 1 and card["umap_graph_seconds"] > 0
     model = Autoencoder.from_folder(tmp_path, 2, "mnist", kind=kind)
-    assert card["config"]["encoder_hidden"] == encoder_hidden
+    assert (card["config"]["encoder_hidden"], card["config"]["encoder_filters"]) == (encoder_hidden, encoder_filters)
+    assert {layer.filters for layer in model._encoder.layers if layer.name.startswith("encoder_conv")} == {encoder_filters}
     assert [layer.units for layer in model._encoder.layers if layer.name == "encoder_hidden"] == \
         ([encoder_hidden] if encoder_hidden else [])
     images = np.asarray(__import__("ae_core").load_mnist("test")[0])

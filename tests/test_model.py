@@ -17,21 +17,24 @@ def test_shapes_and_layer_stack():
 
 
 @pytest.mark.parametrize("kind", ["ae", "vae", "umap"])
-def test_encoder_hidden_puts_one_relu_layer_between_the_conv_body_and_every_head(kind):
+def test_encoder_hidden_and_filters_widen_the_body_every_head_reads(kind):
     from ae_core.config import TrainConfig
     from ae_core.model import build_autoencoder
 
     latent = "window" if kind == "ae" else "linear"
     _, article, _ = build_autoencoder(2, latent, kind=kind)
-    _, wider, _ = build_autoencoder(2, latent, kind=kind, encoder_hidden=16)
+    _, wider, _ = build_autoencoder(2, latent, kind=kind, encoder_hidden=16, encoder_filters=12)
     assert "encoder_hidden" not in [layer.name for layer in article.layers]
+    assert [layer.filters for layer in wider.layers if layer.name.startswith("encoder_conv")] == [12] * 4
     hidden = wider.get_layer("encoder_hidden")
     assert hidden.units == 16 and hidden.activation.__name__ == "relu"
-    assert hidden.kernel.shape == (7 * 7 * 8, 16)  # straight after Flatten
+    assert hidden.kernel.shape == (7 * 7 * 12, 16)  # straight after Flatten
     heads = [layer for layer in wider.layers if layer.name in ("encoder_dense", "encoder_log_var")]
     assert len(heads) == (2 if kind == "vae" else 1) and all(head.kernel.shape == (16, 2) for head in heads)
     with pytest.raises(ValueError, match="encoder_hidden must be 0 .the article's encoder. or a positive"):
         TrainConfig(encoder_hidden=-1)
+    with pytest.raises(ValueError, match="encoder_filters must be a positive number of filters such as --encoder-filters 8"):
+        TrainConfig(encoder_filters=0)
 
 
 def test_latent_is_not_relu_and_the_dense_code_takes_both_signs(test_set):
