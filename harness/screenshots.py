@@ -111,7 +111,7 @@ def formation(page, url: str) -> None:
 def compare(page, url: str) -> None:
     """The Compare page: a box selected on the left map and shown on the right, then a hover."""
     page.set_viewport_size({"width": 1400, "height": 1500})  # Streamlit scrolls inside: the table must fit.
-    _open(page, f"{url}/compare?left=ae&right=vae")
+    _open(page, f"{url}/compare?left=ae&right=umap")
     for key in ("compare_left", "compare_right"):
         page.wait_for_function(f"() => document.querySelector('.st-key-{key} .js-plotly-plot')"
                                f"?.dataset.points === '10000'", timeout=120_000)
