@@ -278,18 +278,17 @@ def _knn(model, dataset):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, dataset", sorted(TARGETS))
 def test_every_shipped_kind_meets_its_mse_target_on_the_original_files(kind, dataset):
-    from ae_core.data import data_fingerprints
-
     import ae_core
+    from ae_core.data import data_fingerprints
 
     model = _shipped(kind, dataset)
     test_images, _ = _original(dataset, "test")
 
-    def test_mse(autoencoder):
+    def mse_of(autoencoder):
         return float(np.mean((autoencoder.reconstruct(test_images) - test_images) ** 2))
 
-    mse = test_mse(model)
-    mse_at_most = TARGETS[(kind, dataset)][0] or AE_MSE_FACTOR * test_mse(ae_core.load_autoencoder(2, dataset))
+    mse = mse_of(model)
+    mse_at_most = TARGETS[(kind, dataset)][0] or AE_MSE_FACTOR * mse_of(ae_core.load_autoencoder(2, dataset))
     assert mse == pytest.approx(model.card["best_val_mse"], rel=1e-4)
     assert mse <= mse_at_most, mse
     assert model.card["kind"] == kind and model.card["train_images"] == 60_000
