@@ -157,12 +157,12 @@ def map_data(choice: Choice) -> store.MapData:
     return store.map_data(choice.dataset, choice.name, choice.kind)
 
 
-@st.cache_resource(show_spinner="Encoding the 10,000 test images…")
 def code_extent(choice: Choice) -> float:
     """The largest |z1| or |z2| of the test codes: a UMAP-loss model's reach well beyond the window."""
     return float(np.abs(test_latents(choice)).max())
 
 
+@st.cache_resource(show_spinner="Encoding the 10,000 test images…")
 def test_latents(choice: Choice, latent_dim: int = 2) -> np.ndarray:
     if latent_dim == 2:
         return map_data(choice).latents
