@@ -18,7 +18,7 @@ import json
 import numpy as np
 
 from .cards import write_atomically
-from .config import SHIPPED
+from .config import SHIPPED, TrainConfig
 from .data import FINGERPRINTS
 from .store import cache_dir, checked_card, derived_key, import_tensorflow, map_data
 
@@ -42,6 +42,14 @@ def model_figures(dataset: str, name: str = SHIPPED, kind: str = "ae") -> dict[s
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda temporary: temporary.write_text(json.dumps(figures)))
     return figures
+
+
+def encoder_width(dataset: str, name: str = SHIPPED, kind: str = "ae") -> str:
+    """What the 2-D model's encoder body is, from its card: the kinds are compared fairly only
+    when these agree, and a shipped UMAP-AE may be wider than the others (docs/model.md)."""
+    recipe = TrainConfig.from_dict(checked_card(2, dataset, name, kind)["config"])
+    hidden = f", then Dense({recipe.encoder_hidden})" if recipe.encoder_hidden else ""
+    return f"{recipe.encoder_filters} filters per convolution{hidden}"
 
 
 def _compute(dataset: str, name: str, kind: str, card: dict) -> dict[str, float]:

@@ -6,7 +6,7 @@ import dataclasses
 import streamlit as st
 
 import ae_core
-from ae_core.compare import model_figures
+from ae_core.compare import encoder_width, model_figures
 from ae_core.config import WINDOW
 from ui import compare_view, figures, frame, live, state
 from ui.sidebar import KIND_LABELS
@@ -80,9 +80,10 @@ except ae_core.DataUnavailableError as error:
     state.stop_with(error)
 st.table({
     "": ["test MSE", "5-NN accuracy of the 2-D codes", f"codes inside [{WINDOW[0]:g}, {WINDOW[1]:g}]²",
-         "clear cells of the 10x10 grid", "training time"],
+         "clear cells of the 10x10 grid", "training time", "encoder"],
     **{f"{side}: {sides[side].kind}": [f"{row['test_mse']:.4f}", f"{row['knn_5']:.1%}", f"{row['inside_window']:.1%}",
-                                      f"{int(row['clear_cells'])} / 100", f"{row['training_seconds']:.0f} s"]
+                                      f"{int(row['clear_cells'])} / 100", f"{row['training_seconds']:.0f} s",
+                                      encoder_width(sides[side].dataset, sides[side].name, sides[side].kind)]
        for side, row in rows.items()}})
 st.caption("5-NN: each test code takes the label most of its 5 nearest training codes have. Clear cells: "
            "decoded grid cells the evaluation classifier reads with at least 90% confidence. Both are "

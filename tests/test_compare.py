@@ -80,16 +80,23 @@ def test_the_compare_figures_are_each_models_own_and_kept_on_disk():
 
     if len(SHIPPED_KINDS) < 2:
         pytest.skip("two shipped kinds are needed to compare")
-    left, right = SHIPPED_KINDS[:2]
+    left, right = SHIPPED_KINDS[0], SHIPPED_KINDS[-1]  # ae and umap: their encoders' widths differ.
     app = open_app("pages/compare.py", left=left, right=right)
     table = app.table[0].value
     for side, kind in (("left", left), ("right", right)):
         data = store.map_data("mnist", "shipped", kind)
-        card = ae_core.load_autoencoder(2, "mnist", kind=kind).card
+        model = ae_core.load_autoencoder(2, "mnist", kind=kind)
+        card = model.card
         column = table[f"{side}: {kind}"].tolist()
         assert column[0] == f"{data.errors.mean():.4f}"
         assert column[2] == f"{fraction_inside(data.latents):.1%}"
         assert column[4] == f"{card['training_seconds'] + card.get('umap_graph_seconds', 0):.0f} s"
+        # The encoder row against the Keras model the card's weights load into.
+        filters = {layer.filters for layer in model._encoder.layers if layer.name.startswith("encoder_conv")}
+        hidden = [layer.units for layer in model._encoder.layers if layer.name.startswith("encoder_hidden")]
+        assert len(filters) == 1 and len(hidden) <= 1, (filters, hidden)
+        assert column[5].startswith(f"{filters.pop()} filters per convolution")
+        assert column[5].endswith(f"Dense({hidden[0]})" if hidden else "convolution"), column[5]
         kept = list((store.cache_dir() / "derived" / store.derived_key("mnist", card)).glob("metrics-*.json"))
         assert len(kept) == 1 and json.loads(kept[0].read_text()) == compare.model_figures("mnist", "shipped", kind)
     assert table[f"left: {left}"].tolist() != table[f"right: {right}"].tolist()
