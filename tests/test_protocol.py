@@ -5,6 +5,7 @@ Each test starts a real ``streamlit run app.py``; see ``ui/server.py`` for the d
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 import urllib.request
@@ -92,10 +93,12 @@ def _assert_the_storm_was_contained(seen: dict) -> None:
     assert closed is not None and closed.code == server.CLOSE_CODE and "Too many messages" in closed.reason, seen["closed"]
     assert len(seen["during"]) == 10, "the honest session's moves during the storm did not all finish"
     assert _percentile_95(seen["during"]) < 1.0, f"slider moves during the storm: {sorted(seen['during'])}"
-    # After the storm, moves are as quick as before it: 0.4 s, or twice this run's own
-    # pre-storm p95 when the machine is busier than that (a neighbour's load, not the storm's).
-    allowed = max(0.4, 2 * _percentile_95(seen["before"]))
-    assert _percentile_95(seen["after"]) < allowed, \
+    # After the storm, moves are as quick as before it: a median under 0.4 s, or under twice
+    # this run's own pre-storm median when the machine is busier (a neighbour's load, not the
+    # storm's). The median, because the p95 of ten moves is their slowest, and one slow move in
+    # ten is a busy machine's hiccup; harm that lasts slows them all.
+    allowed = max(0.4, 2 * statistics.median(seen["before"]))
+    assert statistics.median(seen["after"]) < allowed and _percentile_95(seen["after"]) < 1.0, \
         f"slider moves after the storm: {sorted(seen['after'])}, before it: {sorted(seen['before'])}"
     assert seen["health_back"] < 5.0
     assert all(answered is not None for _, answered in seen["health"]), "a health check failed"
