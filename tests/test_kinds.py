@@ -246,9 +246,9 @@ TARGETS = {("vae", "mnist"): (0.044, None, None), ("umap", "mnist"): (None, 0.93
            ("vae", "fashion_mnist"): (0.031, None, None), ("umap", "fashion_mnist"): (None, 0.74, 0.02)}
 # Targets a shipped model is known to miss, with what it measured: a strict expected
 # failure, so that meeting it one day is noticed too.
-KNOWN_MISSES = {("umap", "fashion_mnist"): "5-NN measured 72.6% against the 74% target, 5.6 points over the "
+KNOWN_MISSES = {("umap", "fashion_mnist"): "5-NN measured 72.6% against the 74% target, 4.6 points over the "
                                            "ae's, with the 16 filters that took MNIST's UMAP-AE past its "
-                                           "target (docs/model.md)"}
+                                           "target; 32 filters gained half a point by epoch 8 (docs/model.md)"}
 
 
 def _original(dataset, split):
