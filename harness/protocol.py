@@ -58,7 +58,8 @@ from ae_core import framing, store
 _ENDS = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
          ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 # How each kind of widget's value travels in a WidgetState (Streamlit 1.67: a radio or a
-# selectbox sends its option's text, a chart its selection as JSON).
+# selectbox sends its option's text, a chart its selection as JSON, and a number input of
+# whole numbers an int_value; see Run.widgets).
 _VALUE_FIELDS = {"slider": "double_array_value", "number_input": "double_value", "radio": "string_value",
                  "selectbox": "string_value", "checkbox": "bool_value", "text_input": "string_value",
                  "plotly_chart": "string_value", "button": "trigger_value",
@@ -74,6 +75,7 @@ class Widget:
     id: str
     label: str
     fragment_id: str  # "" outside a fragment.
+    value_field: str = ""  # The WidgetState field a browser fills for it.
 
 
 @dataclass
@@ -111,7 +113,10 @@ class Run:
             inner = getattr(element, kind)
             if hasattr(inner, "id") and inner.id:
                 label = getattr(inner, "label", "") or ""
-                widgets.append(Widget(kind, inner.id, label, message.delta.fragment_id))
+                value_field = _VALUE_FIELDS.get(kind, "")
+                if kind == "number_input" and inner.data_type == inner.DataType.INT:
+                    value_field = "int_value"
+                widgets.append(Widget(kind, inner.id, label, message.delta.fragment_id, value_field))
         return widgets
 
     def widget(self, kind: str, label_part: str) -> Widget:
@@ -280,7 +285,7 @@ class Session:
 
         ``started`` (``time.perf_counter()``) makes the run's seconds count from then."""
         state = WidgetState(id=widget.id)
-        value_field = _VALUE_FIELDS[widget.kind]
+        value_field = widget.value_field
         if value_field == "double_array_value":
             state.double_array_value.data.extend(value if isinstance(value, (list, tuple)) else [value])
         elif value_field == "file_uploader_state_value":

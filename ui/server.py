@@ -139,10 +139,16 @@ _dropped: dict[str, list[str]] = {}  # session id -> controls whose value was dr
 _dropped_lock = threading.Lock()
 
 
+# Fields that carry the same kind of value. A number input registers "double_value", but a
+# browser sends a whole-number input's value as "int_value", and Streamlit then records the
+# field it received: either may be the metadata's when the other arrives.
+_SAME_VALUE = {"int_value": {"int_value", "double_value"}, "double_value": {"int_value", "double_value"}}
+
+
 def _bad_value(state, value_type: str | None) -> bool:
     """Whether a WidgetState cannot be its widget's value (``value_type`` from its metadata)."""
     field = state.WhichOneof("value")
-    if value_type is not None and field != value_type:
+    if value_type is not None and field not in _SAME_VALUE.get(value_type, {value_type}):
         return True
     if field == "double_value":
         return not math.isfinite(state.double_value)
