@@ -46,7 +46,8 @@ def model_figures(dataset: str, name: str = SHIPPED, kind: str = "ae") -> dict[s
 
 def encoder_width(dataset: str, name: str = SHIPPED, kind: str = "ae") -> str:
     """What the 2-D model's encoder body is, from its card: the kinds are compared fairly only
-    when these agree, and MNIST's shipped AE still has 8 filters where the others have 16 (docs/model.md)."""
+    when these agree (the shipped 2-D models all have 16 filters; a model trained on the Train
+    page may not)."""
     recipe = TrainConfig.from_dict(checked_card(2, dataset, name, kind)["config"])
     hidden = f", then Dense({recipe.encoder_hidden})" if recipe.encoder_hidden else ""
     return f"{recipe.encoder_filters} filters per convolution{hidden}"

@@ -20,7 +20,7 @@ What we changed from the article's code, and why:
   in every kind). One linear map from the conv features to the plane cannot pull the
   classes apart as the UMAP loss asks; with the layer the UMAP-AE's 5-NN rose from 73.7% to
   92.0% on MNIST, and the AE and VAE beside it reconstruct better too (docs/model.md).
-  All but MNIST's AE also have 16 filters a convolution (``encoder_filters``; the article's
+  They also have 16 filters a convolution (``encoder_filters``; the article's
   8 stay the default, and the 10-D models keep them): the UMAP loss needed the width
   (MNIST's UMAP-AE went from 92.0% to 96.8%), and the kinds should share one body.
 * **The decoder has its own input.** The article wires the decoder to the encoder's

@@ -80,7 +80,7 @@ def test_the_compare_figures_are_each_models_own_and_kept_on_disk():
 
     if len(SHIPPED_KINDS) < 2:
         pytest.skip("two shipped kinds are needed to compare")
-    left, right = SHIPPED_KINDS[0], SHIPPED_KINDS[-1]  # ae and umap: their encoders' widths differ.
+    left, right = SHIPPED_KINDS[0], SHIPPED_KINDS[-1]  # ae and umap.
     app = open_app("pages/compare.py", left=left, right=right)
     table = app.table[0].value
     for side, kind in (("left", left), ("right", right)):
