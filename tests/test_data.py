@@ -79,8 +79,9 @@ def test_offline_without_data_dir_fails_with_the_fix(tmp_path, monkeypatch):
 DATASETS = tuple(BY_NAME)
 
 
+# The 60,000-image splits take about 10 s each, so the quick lane checks the test splits.
 @pytest.mark.parametrize("dataset", DATASETS)
-@pytest.mark.parametrize("split", ["test", "train"])
+@pytest.mark.parametrize("split", ["test", pytest.param("train", marks=pytest.mark.slow)])
 def test_loaded_split_equals_the_original_files(dataset, split):
     """The same images, each with the same label, as a numpy read of the .gz files."""
     import ae_core

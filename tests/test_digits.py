@@ -265,6 +265,7 @@ def _worst_admitted_files(digit) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow  # A fresh Python for each file: about 14 s.
 def test_worst_admitted_files_stay_within_the_decode_bound(digit, tmp_path):
     """Peak memory of each preparation, each in a fresh process (one process would reuse the
     memory an earlier file freed, and understate the later ones): the per-decode term of the bound."""
