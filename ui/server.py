@@ -27,6 +27,7 @@ control in one line (``dropped_widget_notes``).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -177,6 +178,10 @@ def clean_widget_states(widget_states, metadata: dict) -> list[str]:
             dropped.append(user_key_from_element_id(state.id) or "a control")
         else:
             kept.append(state)
+            continue
+        # In the server's log, what came and what was expected: the page names only the control.
+        logging.getLogger(__name__).warning("dropped a value for %r: sent %s, its widget declares %s", state.id[:80],
+                                            state.WhichOneof("value"), known.value_type if known else "nothing")
     if dropped:
         del widget_states.widgets[:]
         widget_states.widgets.extend(kept)
