@@ -281,12 +281,15 @@ class Session:
         return self.rerun()
 
     def set_value(self, widget: Widget, value, started: float | None = None) -> Run:
-        """Change one widget, as the browser does when it is let go, and read the rerun.
+        """Change one widget, as the browser does when it is let go, and read the rerun
+        (``None`` empties it).
 
         ``started`` (``time.perf_counter()``) makes the run's seconds count from then."""
         state = WidgetState(id=widget.id)
         value_field = widget.value_field
-        if value_field == "double_array_value":
+        if value is None:
+            pass  # An emptied input: a browser sends its id with no value at all.
+        elif value_field == "double_array_value":
             state.double_array_value.data.extend(value if isinstance(value, (list, tuple)) else [value])
         elif value_field == "file_uploader_state_value":
             state.file_uploader_state_value.CopyFrom(value)

@@ -74,6 +74,9 @@ def test_click_a_point_shows_its_images(page, server):
     panel_images = page.locator("[data-testid=stImage] img")
     page.get_by_text("decoded at (").first.wait_for()
     assert panel_images.count() >= 3
+    # The empty "Test image" box rides along with the click, as no value: not a wrong type.
+    _wait_idle(page)
+    assert page.get_by_text("was dropped", exact=False).count() == 0
 
 
 def test_a_slider_moves_the_pad_and_the_link(page, server):

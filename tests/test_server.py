@@ -9,7 +9,7 @@ from ui import server
 def test_clean_widget_states_keeps_what_a_browser_sends_and_drops_the_rest():
     """Against Streamlit's own metadata of a component (its state and its trigger aggregator,
     an internal key), a slider and number inputs: each well-typed value stays, each other one
-    goes. A number may come as an int or a double, as browsers send them."""
+    goes. A number may come as an int or a double, or as nothing when emptied, as browsers send them."""
     from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
     from streamlit.runtime.state.common import WidgetMetadata
 
@@ -28,16 +28,18 @@ def test_clean_widget_states_keeps_what_a_browser_sends_and_drops_the_rest():
         WidgetState(id="$$ID-2-live_pad", json_value="{}"),
         WidgetState(id="$$ID-3-index", int_value=4110),  # What a browser sends for whole numbers.
         WidgetState(id="$$ID-4-a", double_value=7.0),
+        WidgetState(id="$$ID-3-index"),  # An empty input, as a browser sends it.
         WidgetState(id="$$ID-3-index", string_value="4110"),
         WidgetState(id="$$ID-4-a", double_value=float("nan")),
         WidgetState(id=trigger, json_trigger_value='[{"event": "release", "value": [1, 2]}]'),
         WidgetState(id="$$ID-9-later", int_value=3),  # Not drawn yet in this session: Streamlit's call.
         WidgetState(id="$$ID-1-z1", string_value="abc"),
+        WidgetState(id="$$ID-1-z1"),  # A slider is never empty.
         WidgetState(id="z1", double_array_value={"data": [1.0]})])
     dropped = server.clean_widget_states(states, known)
     assert [state.id for state in states.widgets] == ["$$ID-1-z1", "$$ID-2-live_pad", "$$ID-3-index", "$$ID-4-a",
-                                                      trigger, "$$ID-9-later"]
-    assert dropped == ["index", "a", "z1", "an unknown control"]
+                                                      "$$ID-3-index", trigger, "$$ID-9-later"]
+    assert dropped == ["index", "a", "z1", "z1", "an unknown control"]
 
 
 def _headers(app, method: str, path: str) -> dict[str, str]:

@@ -142,8 +142,10 @@ _dropped_lock = threading.Lock()
 
 # Fields that carry the same kind of value. A number input registers "double_value", but a
 # browser sends a whole-number input's value as "int_value", and Streamlit then records the
-# field it received: either may be the metadata's when the other arrives.
-_SAME_VALUE = {"int_value": {"int_value", "double_value"}, "double_value": {"int_value", "double_value"}}
+# field it received: either may be the metadata's when the other arrives. An empty input
+# comes with no field at all (None), on every rerun, and Streamlit reads it as the default.
+_NUMBER = {"int_value", "double_value", None}
+_SAME_VALUE = {"int_value": _NUMBER, "double_value": _NUMBER}
 
 
 def _bad_value(state, value_type: str | None) -> bool:
