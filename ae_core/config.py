@@ -50,6 +50,7 @@ LATENT_KINDS = ("relu", "linear", "batchnorm", "normalised", "uniform", "window"
 # conv body and the decoder, so they compare fairly and the browser decodes every one.
 MODEL_KINDS = ("ae", "vae", "umap")
 OPTIMIZERS = ("adam", "rmsprop")
+MONITORS = ("val_loss", "loss")
 # Above this learning rate, a run that learns nothing has most likely killed its ReLUs;
 # at or below it, it had too few steps (measured: see docs/training.md).
 HIGH_LEARNING_RATE = 3e-3
@@ -67,9 +68,9 @@ class TrainConfig:
     epochs: int = _setting(50, "upper bound; early stopping usually ends the run sooner")
     batch_size: int = _setting(128, "images per step (the article's); the global batch on several GPUs")
     optimizer: str = _setting("adam", "adam, or the article's rmsprop", OPTIMIZERS)
-    learning_rate: float = _setting(1e-3, "start value; lowered when val_loss stalls")
-    patience: int = _setting(5, "epochs without a better val_loss before early stopping")
-    lr_patience: int = _setting(3, "epochs without a better val_loss before the rate is cut")
+    learning_rate: float = _setting(1e-3, "start value; lowered when the monitored loss stalls")
+    patience: int = _setting(5, "epochs without a better monitored loss before early stopping")
+    lr_patience: int = _setting(3, "epochs without a better monitored loss before the rate is cut")
     lr_factor: float = _setting(0.5, "what the learning rate is multiplied by on a plateau")
     lr_min: float = _setting(1e-5, "the learning rate is never cut below this")
     eval_batch_size: int = _setting(1024, "images per step when validating (memory, not maths)")
@@ -89,13 +90,17 @@ class TrainConfig:
     umap_weight: float = _setting(1.0, "umap: weight of UMAP's cross-entropy against the per-pixel BCE")
     umap_negatives: int = _setting(5, "umap: negative samples (shuffled tails) per sampled edge")
     umap_edges: int = _setting(2048, "umap: graph edges sampled by weight at each step")
+    # The test split has no graph, so for the umap kind val_loss is the reconstruction alone.
+    monitor: str = _setting("val_loss", "what early stopping, the rate cuts and the kept weights follow: "
+                            "'val_loss' on the test split, or the training 'loss' (umap: with its graph term)",
+                            MONITORS)
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, not {self.latent_dim}.")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs and the batch sizes must be positive integers.")
-        for name in ("dataset", "latent", "optimizer", "kind"):
+        for name in ("dataset", "latent", "optimizer", "kind", "monitor"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, not {getattr(self, name)!r}.")

@@ -4,8 +4,9 @@
 
 What a run guarantees:
 
-* **Validation** on the test split every epoch; the weights of the best ``val_loss`` are the
-  ones written at the end, so an early stop or a later worse epoch never loses the best model.
+* **Validation** on the test split every epoch; the weights of the best ``val_loss`` (or of
+  the training ``loss``, with ``--monitor loss``) are the ones written at the end, so an early
+  stop or a later worse epoch never loses the best model.
 * **Resume is the same run.** After every epoch the whole training state (weights with the
   optimiser's slots, the history, the early-stopping and learning-rate counters) is saved
   atomically in ``<out>/.train-<name>/``. Each epoch's order of the training images is a
@@ -167,10 +168,11 @@ class _SaveState(keras.callbacks.Callback):
     they have reset themselves.
     """
 
-    def __init__(self, run_state: RunState, state: dict, best_path: Path,
+    def __init__(self, run_state: RunState, state: dict, best_path: Path, monitor: str,
                  counted: dict[str, keras.callbacks.Callback]):
         super().__init__()
         self.run_state, self.state, self.best_path, self.counted = run_state, state, best_path, counted
+        self.monitor = monitor
         self._started = 0.0
 
     def on_train_begin(self, logs=None):
@@ -184,8 +186,8 @@ class _SaveState(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()},
                "seconds": round(time.perf_counter() - self._started, 2)}
-        best_before = min((previous["val_loss"] for previous in self.state["history"]), default=math.inf)
-        if row["val_loss"] < best_before:  # NaN compares False: a NaN epoch is never the best.
+        best_before = min((previous[self.monitor] for previous in self.state["history"]), default=math.inf)
+        if row[self.monitor] < best_before:  # NaN compares False: a NaN epoch is never the best.
             write_atomically(self.best_path, lambda path: self.model.save_weights(str(path)))
         counters = {name: {attribute: _plain(getattr(callback, attribute)) for attribute in _COUNTERS[name]}
                     for name, callback in self.counted.items()}
@@ -297,14 +299,12 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
         if state["epoch"]:
             run_state.restore_weights(model, state)
 
-    early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor,
-                                                  patience=config.lr_patience, min_lr=config.lr_min)
+    early_stopping, reduce_lr = _plateau_callbacks(config)
     our_callbacks = [train_data, keras.callbacks.TerminateOnNaN(), early_stopping, reduce_lr]
     if config.formation_sample:
         our_callbacks.insert(0, _LatentSnapshots(encoder, test_images[: config.formation_sample],
                                                  work_dir / "formation"))
-    our_callbacks.append(_SaveState(run_state, state, best_path,
+    our_callbacks.append(_SaveState(run_state, state, best_path, config.monitor,
                                     {"early_stopping": early_stopping, "reduce_lr": reduce_lr}))
     stopped_early = state["epoch"] < config.epochs and _stopped_early(state, config)
     if state["epoch"] < config.epochs and not stopped_early:
@@ -324,9 +324,9 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     # Too few steps, or a rate so high that the ReLUs die, leaves a decoder that draws one
     # blurred average: anything no better than the average image has learned nothing.
     baseline = float(np.mean((test_images - train_images.mean(axis=0)) ** 2))
-    # The epoch whose weights are kept is the best val_loss; for the ae kind that is its MSE,
-    # the other kinds report the MSE of decoding the (mean) code as val_mse beside it.
-    best_row = min(history, key=lambda row: row["val_loss"])
+    # The epoch whose weights are kept is the best monitored loss; the ae kind's val_loss is its
+    # MSE, the other kinds report the MSE of decoding the (mean) code as val_mse beside it.
+    best_row = min(history, key=lambda row: row[config.monitor])
     best_val_mse = best_row.get("val_mse", best_row["val_loss"])
     if best_val_mse >= baseline:
         steps = len(history) * math.ceil(len(train_images) / config.batch_size)
@@ -388,6 +388,14 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
                      lambda path: path.write_text(json.dumps(card, indent=2) + "\n"))
     shutil.rmtree(work_dir)  # Only now: until the card exists, --resume can still finish the run.
     return card
+
+
+def _plateau_callbacks(config: TrainConfig) -> tuple[keras.callbacks.EarlyStopping,
+                                                     keras.callbacks.ReduceLROnPlateau]:
+    """Early stopping and the rate cuts, both following ``config.monitor``."""
+    return (keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience),
+            keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, factor=config.lr_factor,
+                                              patience=config.lr_patience, min_lr=config.lr_min))
 
 
 def _stopped_early(state: dict, config: TrainConfig) -> bool:

@@ -37,6 +37,41 @@ def test_run_writes_weights_and_card_that_reload(quick_run, test_set):
     assert card["best_val_mse"] < card["average_image_mse"]
 
 
+def test_the_monitor_chooses_the_kept_weights_and_the_rate_cuts(tmp_path):
+    """A one-weight model learns y = 2x while it is validated against y = -2x, so its training
+    loss falls at every epoch and its val_loss rises: following val_loss keeps the first
+    epoch and cuts the rate once val_loss has stalled; following the loss keeps the last
+    epoch and never cuts."""
+    import keras
+
+    from ae_core.config import TrainConfig
+    from ae_core.train import RunState, _plateau_callbacks, _SaveState
+
+    x = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]
+    for monitor, kept_epoch in (("val_loss", 0), ("loss", 5)):
+        config = TrainConfig(monitor=monitor, learning_rate=0.05, lr_patience=2, patience=100)
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False,
+                                                                        kernel_initializer="zeros")])
+        model.compile(optimizer=keras.optimizers.SGD(config.learning_rate), loss="mse")
+        folder = tmp_path / monitor
+        folder.mkdir()
+        early_stopping, reduce_lr = _plateau_callbacks(config)
+        save_state = _SaveState(RunState(folder), {"epoch": 0, "history": []}, folder / "best.weights.h5",
+                                monitor, {"early_stopping": early_stopping, "reduce_lr": reduce_lr})
+        model.fit(x, 2 * x, validation_data=(x, -2 * x), epochs=6, batch_size=64, shuffle=False,
+                  callbacks=[early_stopping, reduce_lr, save_state], verbose=0)
+        history = RunState(folder).read()["history"]
+        assert [row["loss"] for row in history] == sorted((row["loss"] for row in history), reverse=True)
+        assert [row["val_loss"] for row in history] == sorted(row["val_loss"] for row in history)
+        model.load_weights(str(folder / "best.weights.h5"))
+        assert model.evaluate(x, -2 * x, verbose=0) == pytest.approx(history[kept_epoch]["val_loss"], rel=1e-5)
+        rates = [row["learning_rate"] for row in history]
+        if monitor == "loss":
+            assert rates == pytest.approx([0.05] * 6)
+        else:  # Epoch 0 is the best: the rate is halved after each two epochs that do no better.
+            assert rates == pytest.approx([0.05] * 3 + [0.025] * 2 + [0.0125])
+
+
 def test_altered_or_truncated_weights_are_refused(quick_copy):
     from ae_core import Autoencoder, WeightsError
 
