@@ -196,16 +196,23 @@ def test_a_number_typed_on_the_map_is_kept_as_the_browser_sends_it(app_url, test
 def test_an_emptied_number_box_is_no_wrong_type(app_url, test_set):
     """A browser sends an empty number input with no value on every rerun (a fresh map's
     first click did, and the guard once dropped it with a note): emptying the box after a
-    number forgets the image, with no note."""
+    number forgets the image, with no note. Streamlit then records no field for the box,
+    and a string sent next is still dropped."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
     url, _ = app_url
     with Session(url) as session:
         box = session.open("map").widget("number_input", "Test image")
         runs = [session.set_value(box, None), session.set_value(box, 4110), session.set_value(box, None)]
+        session.states[box.id] = WidgetState(id=box.id, string_value="zz")
+        wrong = [session.rerun(box.fragment_id), session.rerun()]
     for run, shown in zip(runs, (False, True, False)):
         assert run.exceptions() == []
         assert not [element for element in run.elements("markdown") if "was dropped" in element.markdown.body]
         headings = [element.heading.body for element in run.elements("heading")]
         assert any(heading.startswith("Test image #4110 ") for heading in headings) == shown
+    assert [run.exceptions() for run in wrong] == [[], []]
+    assert [element for run in wrong for element in run.elements("markdown") if "was dropped" in element.markdown.body]
 
 
 def test_a_widget_id_that_streamlit_never_made_is_dropped(app_url):
