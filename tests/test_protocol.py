@@ -42,7 +42,10 @@ def _health_probe(url: str, stop: threading.Event, seen: list) -> None:
         time.sleep(0.05)
 
 
-SLOWEST_MOVE = 2.0  # Seconds: one slider move's bound during and after a storm.
+# Seconds: the bound on any one slider move during and after a storm. It tells a stall (before
+# the defences a storm held every move for minutes) from a busy machine's hiccup (CI once saw
+# two moves of 2.1 and 2.5 s after a storm, with a median of 0.55 s); the medians judge speed.
+SLOWEST_MOVE = 5.0
 
 
 def _storm(url: str) -> dict:
@@ -89,10 +92,9 @@ def _storm(url: str) -> dict:
 def _assert_the_storm_was_contained(seen: dict) -> None:
     closed = seen["closed"].rcvd
     assert closed is not None and closed.code == server.CLOSE_CODE and "Too many messages" in closed.reason, seen["closed"]
-    # Before the defences a storm held every move for minutes. Each phase is judged by its
-    # median, with a looser bound on its slowest move: the p95 of ten moves is their slowest,
-    # and one slow move in ten is a busy machine's hiccup (CI once saw 1.05 s with a median of
-    # 0.28 s, a neighbouring test loading the other core), while harm that lasts slows them all.
+    # Each phase is judged by its median, with SLOWEST_MOVE, a stall's bound, on its slowest
+    # move: the p95 of ten moves is their slowest, and a slow move or two is a busy machine's
+    # hiccup (a neighbouring test loading the other core), while harm that lasts slows them all.
     assert len(seen["during"]) == 10, "the honest session's moves during the storm did not all finish"
     assert statistics.median(seen["during"]) < 1.0 and max(seen["during"]) < SLOWEST_MOVE, \
         f"slider moves during the storm: {sorted(seen['during'])}"
