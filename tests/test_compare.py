@@ -163,6 +163,13 @@ def test_both_maps_hold_the_10000_test_images_at_their_models_codes(compare_page
 @pytest.mark.slow
 def test_hover_draws_both_models_images_without_the_server(compare_page, models, codes):
     page, sent = compare_page
+    # Before any move: the left model's image at the origin, and the right model's at the test
+    # image nearest the origin on the left map.
+    page.wait_for_function("(c) => c.dataset.z === '[0,0]'", arg=_canvas(page, "left").element_handle())
+    nearest = int(np.argmin((codes["left"] ** 2).sum(axis=1)))
+    assert int(_canvas(page, "right").get_attribute("data-index")) == nearest
+    assert np.abs(_painted(_canvas(page, "left")) - _keras_grey(models["left"], (0.0, 0.0))).max() <= 1
+    assert np.abs(_painted(_canvas(page, "right")) - _keras_grey(models["right"], codes["right"][nearest])).max() <= 1
     rng = np.random.default_rng(3)
     started = time.monotonic()
     previous = {}

@@ -123,6 +123,9 @@ def test_hovering_the_map_draws_the_decoders_image_under_the_pointer_without_the
     canvas = page.locator(".st-key-live_map_hover canvas.digit")
     # The decoder arrives as an asset after the view: its frame counter starts once it has.
     page.wait_for_function("(c) => c.dataset.frames !== undefined", arg=canvas.element_handle())
+    # Before the pointer moves (no image is chosen), it shows the decoder's image at the origin.
+    page.wait_for_function("(c) => c.dataset.z === '[0,0]'", arg=canvas.element_handle())
+    assert np.abs(_painted(canvas) - _keras_grey(model, (0.0, 0.0))).max() <= 1
     first_frame = int(canvas.get_attribute("data-frames"))
     started = time.monotonic()
     rng = np.random.default_rng(1)

@@ -132,14 +132,18 @@ function start(view) {
     const otherZ = [view.points[other].z1[index], view.points[other].z2[index]];
     paintDigit(canvases[side], view.decoders[side].decode(z, pixels));
     paintDigit(canvases[other], view.decoders[other].decode(otherZ, pixels));
-    readouts[side].textContent = `${view.settings[side].title}: decoded under the pointer, z = ${formatZ(z)}`;
-    readouts[other].textContent = `${view.settings[other].title}: test image #${index}, nearest the pointer ` +
+    const where = view.moved ? "the pointer" : "the origin";
+    readouts[side].textContent = view.moved
+      ? `${view.settings[side].title}: decoded under the pointer, z = ${formatZ(z)}`
+      : `${view.settings[side].title}: decoded at the origin, z = ${formatZ(z)}; hover over either map.`;
+    readouts[other].textContent = `${view.settings[other].title}: test image #${index}, nearest ${where} ` +
       `on the ${side} map, decoded at its code here, z = ${formatZ(otherZ)}`;
     // The other canvas's drawing is recorded here; the hovered one's by frameScheduler.
     canvases[other].dataset.z = JSON.stringify(otherZ);
     canvases[other].dataset.index = String(index);
     canvases[side].dataset.index = "";
     view.hover = { side: other, z: otherZ, index };
+    view.last = { side, z };
   };
   const schedulers = {};
   for (const side of SIDES) {
@@ -155,6 +159,7 @@ function start(view) {
       const x = event.clientX - box.left - layout.xaxis._offset;
       const y = event.clientY - box.top - layout.yaxis._offset;
       if (x < 0 || y < 0 || x > layout.xaxis._length || y > layout.yaxis._length) continue;
+      view.moved = true;
       schedulers[side]([layout.xaxis.p2d(x), layout.yaxis.p2d(y)], event.timeStamp);
       return;
     }
@@ -192,6 +197,9 @@ function start(view) {
   };
   stop(view);
   view.frame = requestAnimationFrame(tick);
+  // Images from the start, not black squares: the origin, or after new kinds, the last place hovered.
+  const first = view.last || { side: "left", z: [0, 0] };
+  schedulers[first.side](first.z);
   view.listener = onPointerMove;
   document.addEventListener("pointermove", onPointerMove, COMPARE_LISTENER);
 }

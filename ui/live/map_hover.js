@@ -150,9 +150,12 @@ function startHover(settings, view) {
       paintDigit(view.inset, pixels);
       view.inset.dataset.z = JSON.stringify(z);
     }
-    view.readout.textContent = `decoded at z = ${formatZ(z)}`;
+    view.readout.textContent = view.pointer ? `decoded at z = ${formatZ(z)}`
+      : `decoded at z = ${formatZ(z)}. Move the pointer over the map: the decoder draws what lies under it.`;
   });
+  // Before the first move, the chosen image's code or the origin: an image, not a black square.
   if (view.pointer) view.request(view.pointer.z, view.pointer.time);
+  else view.request(view.ring || [0, 0]);
 }
 
 const LISTENER_OPTIONS = { capture: true, passive: true };
