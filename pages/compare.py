@@ -47,8 +47,7 @@ except (ae_core.WeightsError, ae_core.DataUnavailableError) as error:
 def compare_figure(chosen: state.Choice):
     """A map as the map page draws it, smaller, its point traces filled in the browser."""
     figure = figures.latent_map(chosen.class_names, height=480, half_width=state.code_extent(chosen))
-    figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest", showlegend=False,
-                         title=dict(text=KIND_LABELS[chosen.kind], x=0.01, font=dict(size=14)))
+    figure.update_layout(clickmode="event+select", dragmode="pan", hovermode="closest", showlegend=False)
     return figure
 
 
@@ -62,6 +61,8 @@ if hover.failed:
     st.caption("The maps still link clicks and selections; only the decoded images need the decoder.")
 for column, side in zip(st.columns(2), ("left", "right")):
     with column:
+        # Named above the chart, not in its title, which a long name ran under plotly's toolbar.
+        st.markdown(f"**{KIND_LABELS[sides[side].kind]}**")
         live.map_points(sides[side], f"compare_{side}")
         st.plotly_chart(compare_figure(sides[side]), key=f"compare_{side}", on_select=_selected,
                         selection_mode=("points", "box", "lasso"),
