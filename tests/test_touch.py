@@ -203,24 +203,3 @@ def test_at_1280_by_720_the_maps_plot_is_in_view_as_the_page_opens(chromium, ser
                     {"width": 1280, "height": 720}), area
     assert area["width"] >= 300 and abs(area["width"] - area["height"]) <= 2, area
     page.close()
-
-
-TOOLBAR_OVER_LEGEND = """() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-    const a = gd.querySelector('.modebar').getBoundingClientRect();
-    const parts = [...gd.querySelectorAll('.legend .legendtitletext, .legend .traces')];
-    return {parts: parts.length, covered: parts.map((p) => p.getBoundingClientRect()).filter((b) =>
-        a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom).map((b) => [b.left, b.top])}; }"""
-
-
-def test_the_toolbar_covers_no_part_of_the_legend_on_a_phone_or_a_laptop(phone, chromium, server):
-    desk = chromium.new_page(viewport={"width": 1280, "height": 720})
-    for page, viewport in ((phone[0], PHONE), (desk, {"width": 1280, "height": 720})):
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{server}/map")
-        page.wait_for_function(f"() => {{ const p = ({PLOT})(); return p && p.points === 10000; }}")
-        area = _settled_plot(page)
-        seen = page.evaluate(TOOLBAR_OVER_LEGEND)
-        assert seen["parts"] == 11 and seen["covered"] == [], (viewport, seen)  # The title and ten classes.
-        assert _in_view({"x": area["left"], "y": area["top"], "width": area["width"], "height": area["height"]},
-                        viewport), (viewport, area)
-    desk.close()

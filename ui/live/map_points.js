@@ -1,6 +1,6 @@
 // The map's 10,000 points. The server sends the map's figure with its point traces empty
 // (ui/figures.py); this view fetches the points asset once (ui/assets.py, kept by the browser
-// for a year) and puts each trace's points into it with Plotly.update. It checks every frame,
+// for a year) and puts each trace's points into it with Plotly.restyle. It checks every frame,
 // so a chart Streamlit draws anew (a rerun, a new colouring) is filled again at once.
 //
 // Each point trace's `meta.points` says which points it takes: a label, or "all" (coloured
@@ -43,30 +43,9 @@ function fillPoints(chart, view) {
   const updates = empty.map((index) => traceUpdate(points, chart.data[index].meta.points, settings.classes));
   const merged = {};
   for (const key of Object.keys(updates[updates.length - 1])) merged[key] = updates.map((update) => update[key]);
-  // One redraw for both: the points, and the legend moved from under the toolbar if need be.
-  window.Plotly.update(chart, merged, legendClearOfToolbar(chart), empty);
+  window.Plotly.restyle(chart, merged, empty);
   chart.dataset.points = String(chart.data.reduce((total, trace) =>
     total + (trace.meta && trace.meta.points !== undefined && trace.x ? trace.x.length : 0), 0));
-}
-
-// On a narrow chart (a phone's) plotly's toolbar lies over the legend's title, both at the
-// top of the figure. Then the legend goes a toolbar's height below the figure's top, and the
-// plot moves down to make room; a wide chart, where they are side by side, is left as it is.
-const TOOLBAR_HEIGHT = 30; // CSS pixels
-
-function legendClearOfToolbar(chart) {
-  const toolbar = chart.querySelector(".modebar");
-  if (!toolbar) return {};
-  const a = toolbar.getBoundingClientRect();
-  // The title and each entry: the legend's own box is a rectangle wider than its title row.
-  const parts = chart.querySelectorAll(".legend .legendtitletext, .legend .traces");
-  const overlap = [...parts].some((part) => {
-    const b = part.getBoundingClientRect();
-    return a.width > 0 && b.width > 0 && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
-  });
-  if (!overlap) return {};
-  return { "legend.yref": "container", "legend.yanchor": "top",
-           "legend.y": 1 - TOOLBAR_HEIGHT / chart._fullLayout.height };
 }
 
 const fields = new Map(); // field URL -> Promise of its values
