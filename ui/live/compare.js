@@ -132,10 +132,9 @@ function start(view) {
     const otherZ = [view.points[other].z1[index], view.points[other].z2[index]];
     paintDigit(canvases[side], view.decoders[side].decode(z, pixels));
     paintDigit(canvases[other], view.decoders[other].decode(otherZ, pixels));
-    const where = view.moved ? "the pointer" : "the origin";
-    readouts[side].textContent = view.moved
-      ? `${view.settings[side].title}: decoded under the pointer, z = ${formatZ(z)}`
-      : `${view.settings[side].title}: decoded at the origin, z = ${formatZ(z)}; hover over either map.`;
+    const [where, hint] = view.moved ? ["the pointer", ""] : ["the origin", "; hover over either map."];
+    readouts[side].textContent = `${view.settings[side].title}: decoded ${view.moved ? "under" : "at"} ${where}, ` +
+      `z = ${formatZ(z)}${hint}`;
     readouts[other].textContent = `${view.settings[other].title}: test image #${index}, nearest ${where} ` +
       `on the ${side} map, decoded at its code here, z = ${formatZ(otherZ)}`;
     // The other canvas's drawing is recorded here; the hovered one's by frameScheduler.

@@ -150,8 +150,8 @@ function startHover(settings, view) {
       paintDigit(view.inset, pixels);
       view.inset.dataset.z = JSON.stringify(z);
     }
-    view.readout.textContent = view.pointer ? `decoded at z = ${formatZ(z)}`
-      : `decoded at z = ${formatZ(z)}. Move the pointer over the map: the decoder draws what lies under it.`;
+    const hint = view.pointer ? "" : ". Move the pointer over the map: the decoder draws what lies under it.";
+    view.readout.textContent = `decoded at z = ${formatZ(z)}${hint}`;
   });
   // Before the first move, the chosen image's code or the origin: an image, not a black square.
   if (view.pointer) view.request(view.pointer.z, view.pointer.time);
