@@ -94,6 +94,9 @@ class TrainConfig:
     monitor: str = _setting("val_loss", "what early stopping, the rate cuts and the kept weights follow: "
                             "'val_loss' on the test split, or the training 'loss' (umap: with its graph term)",
                             MONITORS)
+    continue_from: str | None = _setting(None, "the folder of a finished model of this kind and shape "
+                                         "(its card and weights): start from its weights, not random ones, "
+                                         "and continue its history")
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
@@ -148,14 +151,14 @@ class TrainConfig:
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             if value is not None:
-                words += [_flag(item.name), f"{value:g}" if isinstance(value, float) else str(value)]
+                words += flag_words(item.name, value)
         return words
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """One flag per field, with its default, help and choices."""
         for item in dataclasses.fields(cls):
-            kind = {"int": int, "float": float, "str": str, "int | None": int}[str(item.type)]
+            kind = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}[str(item.type)]
             parser.add_argument(_flag(item.name), type=kind, default=item.default,
                                 choices=item.metadata["choices"], help=item.metadata["help"])
 
@@ -176,6 +179,11 @@ def _field(name: str) -> dataclasses.Field:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def flag_words(name: str, value) -> list[str]:
+    """A setting and its value as the command line spells them: ``['--learning-rate', '0.003']``."""
+    return [_flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
 
 
 def weights_stem(latent_dim: int, dataset: str = "mnist", kind: str = "ae") -> str:

@@ -29,6 +29,11 @@ What a run guarantees:
   encodes nothing.
 * **Which data it saw.** The card records the fingerprints of the training and test splits
   (``data.FINGERPRINTS``), which the loader has checked against the original files.
+* **Longer training without starting over.** ``--continue-from FOLDER`` starts from the
+  weights of the finished model of the same kind in FOLDER (checked against its card's
+  SHA-256) with a fresh optimiser at ``--learning-rate``. The card then describes the whole
+  model: the parent's epochs and time followed by this run's, and a retrain command that
+  chains the parent's and this one.
 """
 
 from __future__ import annotations
@@ -49,8 +54,8 @@ import numpy as np
 import tensorflow as tf
 
 from . import kinds, runs, store
-from .cards import retrain_command, sha256_of, write_atomically
-from .config import HIGH_LEARNING_RATE, TrainConfig, weights_stem
+from .cards import WeightsError, checked_autoencoder, retrain_command, sha256_of, write_atomically
+from .config import HIGH_LEARNING_RATE, TrainConfig, flag_words, weights_stem
 from .data import data_fingerprints, import_tfds, load_mnist
 from .folders import folder_lock
 from .inference import Autoencoder
@@ -251,12 +256,18 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     run_state = RunState(work_dir)
     best_path = work_dir / "best.weights.h5"
     state = run_state.read()
-    if state is not None and state["config"] != config.to_dict():
-        changed = sorted(key for key, value in config.to_dict().items() if state["config"].get(key) != value)
+    # A setting the saved state lacks (it predates the setting) counts as its default, None.
+    changed = sorted(key for key, value in config.to_dict().items()
+                     if state is not None and state["config"].get(key) != value)
+    if changed:
         raise ValueError(f"Cannot resume: the interrupted run in {work_dir} used another recipe "
                          f"({', '.join(changed)} differ); rerun with its settings, or without --resume "
                          f"to start afresh.")
-    state = state or {"config": config.to_dict(), "epoch": 0, "history": []}
+    parent_weights = None
+    if state is None:
+        state = {"config": config.to_dict(), "epoch": 0, "history": []}
+        if config.continue_from:  # Kept in the state: a resumed run needs the parent's card, not its files.
+            state["parent"], parent_weights = _parent(config)
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
@@ -298,6 +309,8 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
             model(test_images[:1])  # Builds it, so that saved weights can be loaded into it.
         if state["epoch"]:
             run_state.restore_weights(model, state)
+        elif parent_weights is not None:
+            autoencoder.load_weights(str(parent_weights))  # The encoder and decoder the trainer wraps.
 
     early_stopping, reduce_lr = _plateau_callbacks(config)
     our_callbacks = [train_data, keras.callbacks.TerminateOnNaN(), early_stopping, reduce_lr]
@@ -312,7 +325,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
                         epochs=config.epochs, initial_epoch=state["epoch"], shuffle=False,  # epoch_order does
                         callbacks=our_callbacks + list(callbacks), verbose=verbose)
 
-    history = (run_state.read() or state)["history"]
+    history = (run_state.read() or state)["history"]  # This run's epochs; the parent's are in its card.
     losses = [row["loss"] for row in history] + [row["val_loss"] for row in history]
     losses += [row.get("val_mse", 0.0) for row in history]
     if not history or not all(math.isfinite(loss) for loss in losses) or not best_path.exists():
@@ -347,6 +360,9 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     export.set_weights(autoencoder.get_weights())
     weights_path = out_dir / f"{name}.weights.h5"
     write_atomically(weights_path, lambda path: export.save_weights(str(path)))
+    parent = state.get("parent") or {}
+    whole_history = parent.get("history", []) + [
+        {**row, "epoch": row["epoch"] + parent.get("epochs_run", 0)} for row in history]
     card = {
         "name": name,
         "kind": config.kind,
@@ -358,20 +374,24 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
         "learning_rate": config.learning_rate,
         "batch_size": config.batch_size,
         "train_images": int(len(train_images)),
-        "epochs_run": len(history),
+        "epochs_run": len(whole_history),
         "best_val_mse": best_val_mse,
         "average_image_mse": baseline,
-        "training_seconds": round(sum(row.get("seconds", 0.0) for row in history), 1),
-        **({"umap_graph_seconds": umap_graph_seconds} if umap_graph_seconds is not None else {}),
+        "training_seconds": round(sum(row.get("seconds", 0.0) for row in whole_history), 1),
+        **({"umap_graph_seconds": umap_graph_seconds + parent.get("umap_graph_seconds", 0.0)}
+           if umap_graph_seconds is not None else {}),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "tfds_version": import_tfds().__version__,
         "weights_file": weights_path.name,
         "sha256": sha256_of(weights_path),
-        "history": history,
+        "history": whole_history,
         "retrain_command": retrain_command(config, out_dir),
     }
+    if parent:
+        card["continued_from"] = {key: parent[key] for key in ("sha256", "epochs_run", "date")}
+        card["retrain_command"] = f"{parent['retrain_command']} && {card['retrain_command']}"
     if config.formation_sample:
         # One (sample, latent_dim) array per finished epoch, kept in the work dir so that a
         # resumed run still has the epochs before the interruption.
@@ -388,6 +408,27 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
                      lambda path: path.write_text(json.dumps(card, indent=2) + "\n"))
     shutil.rmtree(work_dir)  # Only now: until the card exists, --resume can still finish the run.
     return card
+
+
+# What must match for a model's weights to load into this run's model.
+_ARCHITECTURE = ("latent", "latent_scale", "encoder_hidden", "encoder_filters")
+
+
+def _parent(config: TrainConfig) -> tuple[dict, Path]:
+    """The card and checked weights file of the model ``config.continue_from`` names."""
+    folder = Path(config.continue_from)
+    try:
+        card, weights_path, _ = checked_autoencoder(folder, config.latent_dim, config.dataset, config.kind)
+    except WeightsError as error:  # Its first sentence is the problem; the rest, a retrain command.
+        problem = str(error).split(". ")[0].rstrip(".")
+        raise ValueError(f"Cannot continue from {folder}: {problem}; pass the folder of a finished "
+                         f"{config.kind} model of {config.latent_dim} dimensions on {config.dataset}.") from None
+    parent_config = TrainConfig.from_dict(card["config"])
+    differ = [key for key in _ARCHITECTURE if getattr(parent_config, key) != getattr(config, key)]
+    if differ:
+        flags = " ".join(word for key in differ for word in flag_words(key, getattr(parent_config, key)))
+        raise ValueError(f"Cannot continue from {folder}: its model is built otherwise; pass its own {flags}.")
+    return card, weights_path
 
 
 def _plateau_callbacks(config: TrainConfig) -> tuple[keras.callbacks.EarlyStopping,

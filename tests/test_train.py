@@ -72,6 +72,52 @@ def test_the_monitor_chooses_the_kept_weights_and_the_rate_cuts(tmp_path):
             assert rates == pytest.approx([0.05] * 3 + [0.025] * 2 + [0.0125])
 
 
+def test_a_continued_run_starts_from_its_parent_and_its_card_tells_the_whole_story(quick_run, tmp_path):
+    """At a rate too small to move them, one more epoch keeps the parent's trainable weights
+    (the latent's batch statistics still move), where a run from random ones would not."""
+    import dataclasses
+    import shlex
+
+    from ae_core import Autoencoder
+    from ae_core.cards import sha256_of
+    from ae_core.config import TrainConfig
+    from ae_core.train import train
+
+    parent_folder, parent = quick_run
+    config = dataclasses.replace(TrainConfig.from_dict(parent["config"]), epochs=1, learning_rate=1e-9,
+                                 lr_min=1e-9, continue_from=str(parent_folder))
+    card = train(config, tmp_path, verbose=0)
+    models = [Autoencoder.from_folder(folder, latent_dim=2) for folder in (parent_folder, tmp_path)]
+    weights = [[variable.numpy() for part in (model._encoder, model._decoder) for variable in part.trainable_weights]
+               for model in models]
+    assert max(float(np.abs(before - after).max()) for before, after in zip(*weights)) < 1e-6
+    assert card["history"][:-1] == parent["history"]
+    assert [row["epoch"] for row in card["history"]] == list(range(QUICK["epochs"] + 1))
+    assert card["epochs_run"] == QUICK["epochs"] + 1
+    assert card["training_seconds"] == pytest.approx(
+        parent["training_seconds"] + card["history"][-1]["seconds"], abs=0.1)
+    assert card["continued_from"] == {"sha256": sha256_of(parent_folder / "autoencoder_mnist_z2.weights.h5"),
+                                      "epochs_run": QUICK["epochs"], "date": parent["date"]}
+    first, second = card["retrain_command"].split(" && ")
+    assert first == parent["retrain_command"]
+    assert TrainConfig.from_flags(shlex.split(second)[3:-2]) == config
+
+
+def test_a_run_continues_only_a_model_it_can_load(quick_run, tmp_path):
+    import dataclasses
+
+    from ae_core.config import TrainConfig
+    from ae_core.train import train
+
+    parent_folder, parent = quick_run
+    config = dataclasses.replace(TrainConfig.from_dict(parent["config"]), epochs=1)
+    with pytest.raises(ValueError, match=r"is built otherwise; pass its own --encoder-filters 8\.$"):
+        train(dataclasses.replace(config, encoder_filters=4, continue_from=str(parent_folder)), tmp_path, verbose=0)
+    with pytest.raises(ValueError, match="Cannot continue from .*: .* is missing; pass the folder of a finished ae"):
+        train(dataclasses.replace(config, continue_from=str(tmp_path / "nothing")), tmp_path, verbose=0)
+    assert not list(tmp_path.glob("*.json"))
+
+
 def test_altered_or_truncated_weights_are_refused(quick_copy):
     from ae_core import Autoencoder, WeightsError
 
