@@ -92,6 +92,14 @@ PLOT = """() => { const gd = document.querySelector('.st-key-map_chart .js-plotl
             xrange: x.range.slice(), yrange: y.range.slice(), points: Number(gd.dataset.points || 0)}; }"""
 
 
+TOOLBAR_AND_TITLE = """() => { const chart = document.querySelector('.st-key-map_chart');
+    const edges = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+    const bar = chart.querySelector('.modebar'), title = chart.querySelector('.legendtitletext');
+    const [left, top, right, bottom] = edges(bar);
+    return {bar: edges(bar), title: edges(title),
+            bar_on_top: bar.contains(document.elementFromPoint((left + right) / 2, (top + bottom) / 2))}; }"""
+
+
 def test_a_finger_on_the_map_decodes_under_it_without_panning_and_the_image_stays_in_view(phone, server):
     import ae_core
 
@@ -105,6 +113,12 @@ def test_a_finger_on_the_map_decodes_under_it_without_panning_and_the_image_stay
     # Equal units, fitted to the data: the square of [-5.5, 5.5] on both axes, not a tall strip.
     assert area["yrange"] == pytest.approx(area["xrange"]) and abs(area["width"] - area["height"]) <= 2, area
     assert _in_view({"x": area["left"], "y": area["top"], "width": area["width"], "height": area["height"]}, PHONE)
+    # Plotly's toolbar, as wide as the phone, sits above the chart: not over the legend's
+    # title, and not clipped away (the point at its middle is the toolbar's own).
+    boxes = page.evaluate(TOOLBAR_AND_TITLE)
+    title, bar = boxes["title"], boxes["bar"]
+    assert title[2] <= bar[0] or bar[2] <= title[0] or title[3] <= bar[1] or bar[3] <= title[1], boxes
+    assert boxes["bar_on_top"], boxes
 
     inset = page.locator(".st-key-map_chart canvas.digit-inset")
     rng = np.random.default_rng(3)

@@ -17,6 +17,8 @@ from pathlib import Path
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent.parent
+# Below this window width Streamlit stacks columns: the phone layout, in every style rule.
+PHONE_WIDTH = 640
 # (file, title, icon, url path); the first is where "/" leads.
 PAGES = (
     ("pages/map.py", "Latent map", ":material/scatter_plot:", "map"),
@@ -43,7 +45,13 @@ def navigation():
                        layout="wide")
     # Streamlit leaves 6rem above a page's title, below the top navigation's 3.5: at 1280x720 that
     # pushed most of the map below the fold. A style-only st.html takes no room on the page.
-    st.html("<style>[data-testid=stMainBlockContainer] { padding-top: 3.5rem; }</style>")
+    # On a phone, plotly's toolbar spans the chart's width and covered the map legend's title,
+    # so there it sits in a strip above the chart instead.
+    st.html("<style>[data-testid=stMainBlockContainer] { padding-top: 3.5rem; }"
+            f"@media (max-width: {PHONE_WIDTH}px) {{"
+            " .stElementContainer:has(.js-plotly-plot) { padding-top: 28px; overflow: visible !important; }"
+            " .js-plotly-plot { overflow: visible !important; }"
+            " .js-plotly-plot .modebar-container { top: -28px !important; } }</style>")
     pages = [st.Page(ROOT / file, title=title, icon=icon, url_path=url_path)
              for file, title, icon, url_path in PAGES]
     home = st.Page(lambda: None, title="Home", url_path="home", default=True, visibility="hidden")

@@ -25,6 +25,7 @@ from ae_core import framing, store
 from ae_core.config import WINDOW
 
 from . import assets, links, state
+from .frame import PHONE_WIDTH
 
 SCRIPTS = Path(__file__).parent / "live"
 # Every view's module begins with the decoder and the helpers all views share.
@@ -41,12 +42,12 @@ _CSS = """
 .track { width: 100%; max-width: 480px; cursor: ew-resize; touch-action: none; }
 .pad:focus-visible, .track:focus-visible { outline: 2px solid #ff4b4b; outline-offset: 2px; }
 /* On a phone the image stays beside the pad and the scrubber, in view while a finger drags. */
-@media (max-width: 640px) {
+@media (max-width: PHONE_WIDTHpx) {
   .pad-row, .scrub-row { flex-wrap: nowrap; gap: 0.75rem; }
   .pad { width: min(320px, 60vw); height: min(320px, 60vw); }
   .scrub-row .digit, .pad-row .digit { width: 96px; height: 96px; }
 }
-"""
+""".replace("PHONE_WIDTH", str(PHONE_WIDTH))
 
 
 def _component(name: str, script: str):
