@@ -52,16 +52,22 @@ def test_shipped_files_hold_weights_only(name):
 @pytest.mark.parametrize("card", sorted((ROOT / "weights").glob("*_z*.json")), ids=lambda path: path.stem)
 def test_every_shipped_cards_command_retrains_into_weights(card):
     """The command a page quotes to retrain a shipped model writes into weights/, not into the
-    folder of the machine that trained it, and trains the card's recipe under today's defaults."""
+    folder of the machine that trained it, and trains the card's recipe under today's defaults.
+    A model trained on from another (``--continue-from``) has a chain of commands, each run
+    continuing the model the one before it wrote."""
     import shlex
 
     from ae_core.config import TrainConfig
 
     recorded = json.loads(card.read_text())
-    command = shlex.split(recorded["retrain_command"])
-    out = command.index("--out")
-    assert command[:3] == ["python", "-m", command[2]] and command[out + 1] in ("weights", "weights/")
-    assert TrainConfig.from_flags(command[3:out] + command[out + 2:]) == TrainConfig.from_dict(recorded["config"])
+    configs = []
+    for part in recorded["retrain_command"].split(" && "):
+        command = shlex.split(part)
+        out = command.index("--out")
+        assert command[:3] == ["python", "-m", "ae_core.train"] and command[out + 1] in ("weights", "weights/")
+        configs.append(TrainConfig.from_flags(command[3:out] + command[out + 2:]))
+    assert configs[-1] == TrainConfig.from_dict(recorded["config"])
+    assert [config.continue_from for config in configs] == [None] + ["weights/"] * (len(configs) - 1)
 
 
 @pytest.mark.slow
