@@ -252,7 +252,6 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     work_dir = runs.work_dir(out_dir, config)
     if work_dir.exists() and not resume:
         shutil.rmtree(work_dir)  # A fresh run must not inherit an old run's state.
-    work_dir.mkdir(exist_ok=True)
     run_state = RunState(work_dir)
     best_path = work_dir / "best.weights.h5"
     state = run_state.read()
@@ -268,6 +267,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
         state = {"config": config.to_dict(), "epoch": 0, "history": []}
         if config.continue_from:  # Kept in the state: a resumed run needs the parent's card, not its files.
             state["parent"], parent_weights = _parent(config)
+    work_dir.mkdir(exist_ok=True)  # Only now: a refused run leaves no folder behind.
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()

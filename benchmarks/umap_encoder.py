@@ -1,11 +1,12 @@
 """Is the UMAP-AE's 5-NN limited by the article's small encoder? Pure Parametric UMAP (the
-UMAP loss alone, no decoder) on a subset of MNIST, with the article's encoder and with
-wider ones, the same steps, edges and seed each; 5-NN of the 10,000 test codes.
+UMAP loss alone, no decoder) on a subset of MNIST or Fashion-MNIST, with the article's
+encoder and with wider ones, the same steps, edges and seed each; 5-NN of the 10,000 test codes.
 
-    python -m benchmarks.umap_encoder --images 10000 --steps 3000
+    python -m benchmarks.umap_encoder --images 10000 --steps 3000 [--dataset fashion_mnist]
 
 The graph, the edge sampling and the loss are ae_core.kinds' own. Results go to
-``benchmarks/results/umap_encoder.md``; docs/model.md reads them.
+``benchmarks/results/umap_encoder.md`` (MNIST) or ``umap_encoder_<dataset>.md``;
+docs/model.md reads them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tensorflow as tf
 from keras import layers
 
 from ae_core import load_mnist
+from ae_core.config import DATASETS
 from ae_core.evaluate import knn_accuracy
 from ae_core.kinds import fuzzy_graph, umap_ab, umap_cross_entropy
 from ae_core.model import IMAGE_SHAPE, _encoder_body
@@ -96,11 +98,14 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=2_048, help="edges sampled a step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", choices=range(len(ENCODERS)), type=int, help="encoders by index")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "umap_encoder.md"))
+    parser.add_argument("--dataset", default="mnist", choices=DATASETS)
+    parser.add_argument("--out", help="the results file (default: results/umap_encoder[_<dataset>].md)")
     arguments = parser.parse_args()
-    images, labels = load_mnist("train")
+    suffix = "" if arguments.dataset == "mnist" else f"_{arguments.dataset}"
+    out = Path(arguments.out or Path(__file__).parent / "results" / f"umap_encoder{suffix}.md")
+    images, labels = load_mnist("train", arguments.dataset)
     train_images, train_labels = images[:arguments.images], labels[:arguments.images]
-    test = load_mnist("test")
+    test = load_mnist("test", arguments.dataset)
     graph = fuzzy_graph(train_images, NEIGHBOURS, arguments.seed)
     rows = ["| encoder | parameters | 5-NN (test) | seconds |", "|---|---|---|---|"]
     for index, (name, body) in enumerate(ENCODERS.items()):
@@ -113,11 +118,12 @@ def main() -> None:
         rows.append(f"| {name} | {parameters:,} | {accuracy:.1%} | {seconds:.0f} |")
         print(rows[-1], flush=True)
     text = "\n".join([
-        "# Pure Parametric UMAP on MNIST: the article's encoder against wider ones", "",
+        f"# Pure Parametric UMAP on {arguments.dataset}: the article's encoder against wider ones", "",
         f"`python -m benchmarks.umap_encoder --images {arguments.images} --steps {arguments.steps} "
-        f"--edges {arguments.edges} --seed {arguments.seed}`, {time.strftime('%Y-%m-%d')}; 5-NN fitted on "
+        f"--edges {arguments.edges} --seed {arguments.seed} --dataset {arguments.dataset}`, "
+        f"{time.strftime('%Y-%m-%d')}; 5-NN fitted on "
         f"the {arguments.images:,} training codes, scored on the 10,000 test codes.", "", *rows, ""])
-    Path(arguments.out).write_text(text)
+    out.write_text(text)
     print(text)
 
 

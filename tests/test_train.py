@@ -115,7 +115,7 @@ def test_a_run_continues_only_a_model_it_can_load(quick_run, tmp_path):
         train(dataclasses.replace(config, encoder_filters=4, continue_from=str(parent_folder)), tmp_path, verbose=0)
     with pytest.raises(ValueError, match="Cannot continue from .*: .* is missing; pass the folder of a finished ae"):
         train(dataclasses.replace(config, continue_from=str(tmp_path / "nothing")), tmp_path, verbose=0)
-    assert not list(tmp_path.glob("*.json"))
+    assert not list(tmp_path.glob("*.json")) and not list(tmp_path.glob(".train-*"))
 
 
 def test_altered_or_truncated_weights_are_refused(quick_copy):
