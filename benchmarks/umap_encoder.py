@@ -54,10 +54,20 @@ def paper(images):
     return layers.Dense(2)(x)
 
 
+def sixteen_filters_plus_two_hidden(width):
+    """The 16-filter body with two hidden Dense(width, relu) layers, the paper's head made narrower."""
+    def body(images):
+        x = _encoder_body(images, hidden=width, filters=16)
+        return layers.Dense(2)(layers.Dense(width, activation="relu")(x))
+    return body
+
+
 ENCODERS = {"article (8 filters, Dense(2))": article,
             "article + Dense(128, relu)": article_plus_hidden,
             "the paper's (64/128 filters, 2 x Dense(512))": paper,
-            "16 filters + Dense(128, relu)": sixteen_filters_plus_hidden}
+            "16 filters + Dense(128, relu)": sixteen_filters_plus_hidden,
+            "16 filters + 2 x Dense(256, relu)": sixteen_filters_plus_two_hidden(256),
+            "16 filters + 2 x Dense(512, relu)": sixteen_filters_plus_two_hidden(512)}
 
 
 def train_and_score(body, train_images, train_labels, graph, test, steps: int, edges: int, seed: int) -> tuple[float, float]:
