@@ -54,6 +54,14 @@ def paper(images):
     return layers.Dense(2)(x)
 
 
+def paper_convolutions_plus_hidden(images):
+    """The paper's two convolutions (64 and 128 filters, stride 2) with the shipped head, one Dense(128, relu)."""
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(images)
+    x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Dense(128, activation="relu")(layers.Flatten()(x))
+    return layers.Dense(2)(x)
+
+
 def sixteen_filters_plus_two_hidden(width):
     """The 16-filter body with two hidden Dense(width, relu) layers, the paper's head made narrower."""
     def body(images):
@@ -67,7 +75,8 @@ ENCODERS = {"article (8 filters, Dense(2))": article,
             "the paper's (64/128 filters, 2 x Dense(512))": paper,
             "16 filters + Dense(128, relu)": sixteen_filters_plus_hidden,
             "16 filters + 2 x Dense(256, relu)": sixteen_filters_plus_two_hidden(256),
-            "16 filters + 2 x Dense(512, relu)": sixteen_filters_plus_two_hidden(512)}
+            "16 filters + 2 x Dense(512, relu)": sixteen_filters_plus_two_hidden(512),
+            "the paper's convolutions + Dense(128, relu)": paper_convolutions_plus_hidden}
 
 
 def train_and_score(body, train_images, train_labels, graph, test, steps: int, edges: int, seed: int) -> tuple[float, float]:
