@@ -44,22 +44,24 @@ def sixteen_filters_plus_hidden(images):
     return layers.Dense(2)(_encoder_body(images, hidden=128, filters=16))
 
 
-def paper(images):
-    """Parametric UMAP's MNIST encoder: Conv 64 and 128 (stride 2), two Dense(512), Dense(2)."""
+def _paper_convolutions(images):
+    """Parametric UMAP's MNIST conv body: Conv 64 and 128 (stride 2), then Flatten."""
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(images)
     x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Flatten()(x)
+    return layers.Flatten()(x)
+
+
+def paper(images):
+    """Parametric UMAP's MNIST encoder: its conv body, two Dense(512), Dense(2)."""
+    x = _paper_convolutions(images)
     for _ in range(2):
         x = layers.Dense(512, activation="relu")(x)
     return layers.Dense(2)(x)
 
 
 def paper_convolutions_plus_hidden(images):
-    """The paper's two convolutions (64 and 128 filters, stride 2) with the shipped head, one Dense(128, relu)."""
-    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(images)
-    x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Dense(128, activation="relu")(layers.Flatten()(x))
-    return layers.Dense(2)(x)
+    """The paper's conv body with the shipped head, one Dense(128, relu)."""
+    return layers.Dense(2)(layers.Dense(128, activation="relu")(_paper_convolutions(images)))
 
 
 def sixteen_filters_plus_two_hidden(width):
@@ -75,7 +77,6 @@ ENCODERS = {"article (8 filters, Dense(2))": article,
             "the paper's (64/128 filters, 2 x Dense(512))": paper,
             "16 filters + Dense(128, relu)": sixteen_filters_plus_hidden,
             "16 filters + 2 x Dense(256, relu)": sixteen_filters_plus_two_hidden(256),
-            "16 filters + 2 x Dense(512, relu)": sixteen_filters_plus_two_hidden(512),
             "the paper's convolutions + Dense(128, relu)": paper_convolutions_plus_hidden}
 
 
