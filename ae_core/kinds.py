@@ -118,15 +118,19 @@ class VariationalTrainer(_Trainer):
         return _track(self.trackers, self._loss_terms(images, training=False), images)
 
 
-def umap_cross_entropy(head_codes, tail_codes, negative_order, negatives: int, a: float, b: float):
+def umap_cross_entropy(head_codes, tail_codes, negative_order, negatives: int, a: float, b: float,
+                       negative_tails=None):
     """UMAP's cross-entropy over a batch of edges and their shuffled negative pairs.
 
     The edges (head, tail) should be neighbours (graph probability 1); each head repeated
     ``negatives`` times against the tails reordered by ``negative_order`` should not
     (probability 0). Mean over all pairs, as umap-learn's ``parametric_umap`` computes it.
+    ``negative_tails`` (as many codes as heads), if given, stand in for the tails in the
+    negative pairs: benchmarks/umap_encoder.py draws them uniformly, as non-parametric UMAP does.
     """
     negative_heads = keras.ops.repeat(head_codes, negatives, axis=0)
-    negative_tails = keras.ops.take(keras.ops.repeat(tail_codes, negatives, axis=0), negative_order, axis=0)
+    negative_tails = keras.ops.take(keras.ops.repeat(tail_codes if negative_tails is None else negative_tails,
+                                                     negatives, axis=0), negative_order, axis=0)
     # d^(2b) as (d^2)^b: the gradient of a norm at d = 0 is NaN, that of d^2 is 0.
     positive = _neighbour_probability(keras.ops.sum(keras.ops.square(head_codes - tail_codes), axis=-1), a, b)
     negative = _neighbour_probability(
