@@ -103,7 +103,7 @@ class Settings:
     def changes(self, dataset: str) -> list[str]:
         """The settings that differ from the shipped ones, as the flags spell them."""
         shipped = Settings.shipped(dataset)
-        return [f"--{name.replace('_', '-')} {value:g}" if isinstance(value, float) else f"--{name.replace('_', '-')} {value}"
+        return [f"--{name.replace('_', '-')} {format(value, 'g') if isinstance(value, float) else value}"
                 for name, value in vars(self).items() if value != getattr(shipped, name)]
 
 
