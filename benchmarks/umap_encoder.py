@@ -1,8 +1,10 @@
-"""What holds pure Parametric UMAP's 5-NN below umap-learn's own? The UMAP loss alone (no
-decoder) on a subset of MNIST or Fashion-MNIST, with the shipped UMAP-AE's settings (its
-card's) unless a flag changes one: the encoder, the graph's neighbours and min_dist, the
-negatives and where they come from, the learning rate's schedule. Every row takes the same
-steps, edges and seed; its figure is the 5-NN of the 10,000 test codes.
+"""What holds pure Parametric UMAP's 5-NN below umap-learn's own?
+
+The UMAP loss alone (no decoder) on a subset of MNIST or Fashion-MNIST, with the shipped
+UMAP-AE's settings (its card's) unless a flag changes one: the encoder, the graph's
+neighbours and min_dist, the negatives and where they come from, the learning rate's
+schedule. Every row takes the same images, steps and seed; its figure is the 5-NN of the
+10,000 test codes.
 
     python -m benchmarks.umap_encoder --images 10000 --steps 3000 [--dataset fashion_mnist] [--only 3]
     python -m benchmarks.umap_encoder --dataset fashion_mnist --only 3 --min-dist 0   (one setting changed)
