@@ -1,9 +1,9 @@
 """How far can the UMAP loss alone keep the classes apart?
 
-umap-learn's own, non-parametric UMAP on the pixels (no network, no decoder), with the UMAP-AE's graph settings: fitted on the
-60,000 training images (or the first ``--images``), the test images placed by
-``UMAP.transform``; the 5-NN of the 2-D codes, as ``python -m ae_core.evaluate --kinds``
-measures it for the shipped kinds.
+umap-learn's own, non-parametric UMAP on the pixels (no network, no decoder), with the
+UMAP-AE's graph settings: fitted on the 60,000 training images (or the first ``--images``),
+the test images placed by ``UMAP.transform``; the 5-NN of the 2-D codes, as ``python -m
+ae_core.evaluate --kinds`` measures it for the shipped kinds.
 
     python -m benchmarks.umap_ceiling --dataset fashion_mnist [--images 10000]
 
