@@ -102,19 +102,17 @@ class Settings:
         return cls(recipe.umap_neighbors, recipe.umap_min_dist, recipe.umap_negatives, recipe.umap_edges,
                    recipe.learning_rate)
 
-    def changes(self, dataset: str) -> list[str]:
-        """The settings that differ from the shipped ones, as the flags spell them."""
-        shipped = Settings.shipped(dataset)
+    def changes(self, shipped: "Settings") -> list[str]:
+        """The settings that differ from ``shipped``, as the flags spell them."""
         return [f"--{name.replace('_', '-')} {format(value, 'g') if isinstance(value, float) else value}"
                 for name, value in vars(self).items() if value != getattr(shipped, name)]
 
 
-def train_and_score(body, train_images, train_labels, test, settings: Settings, steps: int,
+def train_and_score(body, train_images, train_labels, graph, test, settings: Settings, steps: int,
                     seed: int) -> tuple[float, float]:
     """(5-NN accuracy on the test codes, seconds) after ``steps`` steps of pure UMAP."""
     edges = settings.edges
     keras.utils.set_random_seed(seed)
-    graph = fuzzy_graph(train_images, settings.neighbours, seed)
     inputs = keras.Input(shape=IMAGE_SHAPE)
     encoder = keras.Model(inputs, body(inputs))
     rate = (settings.learning_rate if settings.schedule == "constant" else
@@ -156,12 +154,11 @@ def results_file(dataset: str) -> Path:
     return Path(__file__).parent / "results" / f"umap_encoder{'' if dataset == 'mnist' else '_' + dataset}.md"
 
 
-def keep_row(out: Path, dataset: str, row: str) -> None:
+def keep_row(out: Path, dataset: str, shipped: Settings, row: str) -> None:
     """Add ``row`` to ``out``, in place of an earlier row of the same encoder and changes."""
     key = row.split(" | ")[:2]
     kept = [line for line in out.read_text().splitlines()
             if line.startswith("| ") and line != COLUMNS[0] and line.split(" | ")[:2] != key] if out.exists() else []
-    shipped = Settings.shipped(dataset)
     header = [f"# Pure Parametric UMAP on {dataset}: what holds its 5-NN back", "",
               f"`python -m benchmarks.umap_encoder --dataset {dataset} --only I [flags]`: the first "
               f"{SIZES['images']:,} training images, {SIZES['steps']:,} steps, seed {SIZES['seed']}, and the "
@@ -193,20 +190,21 @@ def main() -> None:
         name: getattr(arguments, name) for name in ("neighbours", "min_dist", "negatives", "edges", "learning_rate")
         if getattr(arguments, name) is not None})
     sizes = [f"--{name} {getattr(arguments, name)}" for name, value in SIZES.items() if getattr(arguments, name) != value]
-    changes = " ".join(settings.changes(arguments.dataset) + sizes) or "none"
+    changes = " ".join(settings.changes(shipped) + sizes) or "none"
     images, labels = load_mnist("train", arguments.dataset)
     train_images, train_labels = images[:arguments.images], labels[:arguments.images]
     test = load_mnist("test", arguments.dataset)
+    graph = fuzzy_graph(train_images, settings.neighbours, arguments.seed)  # Once: every encoder's the same.
     out = results_file(arguments.dataset)
     for index, (name, body) in enumerate(ENCODERS.items()):
         if arguments.only and index not in arguments.only:
             continue
         inputs = keras.Input(shape=IMAGE_SHAPE)
         parameters = keras.Model(inputs, body(inputs)).count_params()
-        accuracy, seconds = train_and_score(body, train_images, train_labels, test, settings, arguments.steps,
+        accuracy, seconds = train_and_score(body, train_images, train_labels, graph, test, settings, arguments.steps,
                                             arguments.seed)
         row = f"| {name} | {changes} | {parameters:,} | {accuracy:.1%} | {seconds:.0f} | {time.strftime('%Y-%m-%d')} |"
-        keep_row(out, arguments.dataset, row)
+        keep_row(out, arguments.dataset, shipped, row)
         print(row, flush=True)
 
 
