@@ -3,15 +3,15 @@
 The UMAP loss alone (no decoder) on a subset of MNIST or Fashion-MNIST, with the shipped
 UMAP-AE's settings (its card's) unless a flag changes one: the encoder, the graph's
 neighbours and min_dist, the negatives and where they come from, the learning rate's
-schedule. Every row takes the same images, steps and seed; its figure is the 5-NN of the
-10,000 test codes.
+schedule, how the edges are drawn and whether gradients are clipped. Every row takes the
+same images, steps and seed; its figure is the 5-NN of the 10,000 test codes.
 
     python -m benchmarks.umap_encoder --images 10000 --steps 3000 [--dataset fashion_mnist] [--only 3]
     python -m benchmarks.umap_encoder --dataset fashion_mnist --only 3 --min-dist 0   (one setting changed)
 
-The graph, the edge sampling and the loss are ae_core.kinds' own. Rows are kept across runs
-in ``benchmarks/results/umap_encoder.md`` (MNIST) or ``umap_encoder_<dataset>.md``, one per
-encoder and change; docs/model.md reads them.
+The graph, the edge sampling (but for ``--edge-draws repeats``) and the loss are
+ae_core.kinds' own. Rows are kept across runs in ``benchmarks/results/umap_encoder.md``
+(MNIST) or ``umap_encoder_<dataset>.md``, one per encoder and change; docs/model.md reads them.
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ class Settings:
     learning_rate: float
     schedule: str = "constant"  # or "linear": falling to 0 at the last step, as umap-learn's optimiser's
     negatives_from: str = "tails"  # or "uniform": any training image, as umap-learn's optimiser draws them
+    edge_draws: str = "weight"  # or "repeats": each edge max(1, 25 w / w_max) times an epoch, as the paper's tfumap
+    clip: float = 0.0  # > 0: each gradient element clipped to [-clip, clip], as the paper's tfumap (4)
 
     @classmethod
     def shipped(cls, dataset: str) -> "Settings":
@@ -106,6 +108,25 @@ class Settings:
         """The settings that differ from ``shipped``, as the flags spell them."""
         return [f"--{name.replace('_', '-')} {format(value, 'g') if isinstance(value, float) else value}"
                 for name, value in vars(self).items() if value != getattr(shipped, name)]
+
+
+def weighted_draws(weights: np.ndarray, edges: int, rng: np.random.Generator):
+    """Each step, ``edges`` edges drawn with probability in proportion to their weight, as
+    ae_core.kinds.UmapEdgeData draws them."""
+    probabilities = weights / weights.sum()
+    while True:
+        yield rng.choice(len(weights), size=edges, p=probabilities)
+
+
+def repeated_draws(weights: np.ndarray, edges: int, rng: np.random.Generator, most: int = 25):
+    """The paper's (tfumap's ``create_edge_iterator``): each epoch, every edge max(1, ⌊most·w/w_max⌋)
+    times, shuffled and cut into steps of ``edges``; the weakest edges come oftener than by weight."""
+    repeats = np.clip((weights / weights.max() * most).astype(int), 1, most)
+    expanded = np.repeat(np.arange(len(weights)), repeats)
+    while True:
+        order = rng.permutation(expanded)
+        for start in range(0, len(order) - edges + 1, edges):
+            yield order[start:start + edges]
 
 
 def train_and_score(body, train_images, train_labels, graph, test, settings: Settings, steps: int,
@@ -121,8 +142,8 @@ def train_and_score(body, train_images, train_labels, graph, test, settings: Set
     a, b = umap_ab(settings.min_dist)
     heads, tails = graph.row, graph.col
     weights = graph.data.astype(np.float64)  # Summed in float32, they miss 1 by more than choice allows.
-    probabilities = weights / weights.sum()
     rng = np.random.default_rng(seed)
+    draws = (repeated_draws if settings.edge_draws == "repeats" else weighted_draws)(weights, edges, rng)
     uniform = settings.negatives_from == "uniform"
 
     @tf.function
@@ -131,12 +152,15 @@ def train_and_score(body, train_images, train_labels, graph, test, settings: Set
             codes = encoder(tf.concat([head_images, tail_images, negative_images], axis=0), training=True)
             loss = umap_cross_entropy(codes[:edges], codes[edges:2 * edges], negative_order, settings.negatives, a, b,
                                       negative_tails=codes[2 * edges:] if uniform else None)
-        optimizer.apply_gradients(zip(tape.gradient(loss, encoder.trainable_weights), encoder.trainable_weights))
+        gradients = tape.gradient(loss, encoder.trainable_weights)
+        if settings.clip:
+            gradients = [tf.clip_by_value(gradient, -settings.clip, settings.clip) for gradient in gradients]
+        optimizer.apply_gradients(zip(gradients, encoder.trainable_weights))
         return loss
 
     started = time.perf_counter()
     for _ in range(steps):
-        chosen = rng.choice(len(probabilities), size=edges, p=probabilities)
+        chosen = next(draws)
         order = rng.permutation(edges * settings.negatives).astype(np.int32)
         negative_images = train_images[rng.integers(0, len(train_images), edges) if uniform else []]
         step(train_images[heads[chosen]], train_images[tails[chosen]], negative_images, order)
@@ -184,9 +208,14 @@ def main() -> None:
                         help="the rate throughout, or falling linearly to 0 (umap-learn's optimiser)")
     parser.add_argument("--negatives-from", choices=("tails", "uniform"), default="tails",
                         help="the sampled edges' tails (Parametric UMAP), or any training image (umap-learn)")
+    parser.add_argument("--edge-draws", choices=("weight", "repeats"), default="weight",
+                        help="edges drawn by weight each step (ae_core), or each edge max(1, 25 w / w_max) times "
+                             "an epoch (the paper's tfumap)")
+    parser.add_argument("--clip", type=float, default=0.0, help="clip each gradient element to [-C, C] (the paper's: 4)")
     arguments = parser.parse_args()
     shipped = Settings.shipped(arguments.dataset)
-    settings = replace(shipped, schedule=arguments.schedule, negatives_from=arguments.negatives_from, **{
+    settings = replace(shipped, schedule=arguments.schedule, negatives_from=arguments.negatives_from,
+                       edge_draws=arguments.edge_draws, clip=arguments.clip, **{
         name: getattr(arguments, name) for name in ("neighbours", "min_dist", "negatives", "edges", "learning_rate")
         if getattr(arguments, name) is not None})
     sizes = [f"--{name} {getattr(arguments, name)}" for name, value in SIZES.items() if getattr(arguments, name) != value]
