@@ -211,7 +211,8 @@ def main() -> None:
     parser.add_argument("--edge-draws", choices=("weight", "repeats"), default="weight",
                         help="edges drawn by weight each step (ae_core), or each edge max(1, 25 w / w_max) times "
                              "an epoch (the paper's tfumap)")
-    parser.add_argument("--clip", type=float, default=0.0, help="clip each gradient element to [-C, C] (the paper's: 4)")
+    parser.add_argument("--clip", type=float, default=0.0,
+                        help="clip each gradient element to [-C, C] (the paper's: 4)")
     arguments = parser.parse_args()
     shipped = Settings.shipped(arguments.dataset)
     settings = replace(shipped, schedule=arguments.schedule, negatives_from=arguments.negatives_from,
