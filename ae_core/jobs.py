@@ -204,12 +204,13 @@ class TrainingJob:
                          f"Saved as {self.name}: best val MSE {card.get('best_val_mse', float('nan')):.4f} "
                          f"after {epochs} epoch{'s' if epochs != 1 else ''}.")
             return
+        error_line = self._error_line(code)  # Before the staging folder, and its log, are removed.
         shutil.rmtree(self.staging, ignore_errors=True)
         if self._cancelled or code == runs.EXIT_CODES["stopped"]:
             self._finish("cancelled", history, "Cancelled; nothing was saved.")
             return
         reason = {runs.EXIT_CODES["nan"]: "nan", runs.EXIT_CODES["no_better"]: "no_better"}.get(code, "error")
-        self._finish("failed", history, self._error_line(code), reason)
+        self._finish("failed", history, error_line, reason)
 
     def _error_line(self, code: int) -> str:
         try:

@@ -156,6 +156,18 @@ print(json.dumps(rss))
 """
 
 
+def test_a_failed_run_says_its_logs_error_sentence(models, tmp_path, monkeypatch):
+    """The page shows a failed run's own sentence, read from its log before its folder goes.
+    The stand-in for ``python -m ae_core.train`` fails as it does: an ``error:`` line, exit 2."""
+    stand_in = tmp_path / "python"
+    stand_in.write_text("#!/bin/sh\necho 'Epoch 1/1'\necho 'error: The data is missing; set AE_DATA_DIR.' >&2\nexit 2\n")
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(stand_in))
+    progress = Trainer().start(TrainConfig(epochs=1, **SMALL), "doomed", owner="me").join(timeout=60)
+    assert (progress.status, progress.message) == ("failed", "The data is missing; set AE_DATA_DIR.")
+    assert os.listdir(models) == []  # Nothing half-made is left.
+
+
 @pytest.mark.slow
 def test_server_memory_does_not_grow_with_trainings(models):
     """Three back-to-back trainings: each runs in its own process, so the server stays as it
