@@ -22,6 +22,7 @@ from ae_core import load_mnist
 from ae_core.config import TrainConfig
 from ae_core.datasets import BY_NAME
 from ae_core.evaluate import knn_accuracy
+from benchmarks import keep_sorted_row
 
 OUT = Path(__file__).parent / "results" / "umap_ceiling.md"
 HEADER = ["# Non-parametric UMAP's 5-NN: what the UMAP loss alone gives", "",
@@ -55,9 +56,7 @@ def main() -> None:
     key = f"| {arguments.dataset} | {len(train_images):,} |"
     row = (f"{key} {accuracy:.1%} | {recipe.umap_neighbors} | {recipe.umap_min_dist:g} | "
            f"{fitted - begin:.0f} s | {placed - fitted:.0f} s | {time.strftime('%Y-%m-%d')} |")
-    kept = [line for line in OUT.read_text().splitlines()[len(HEADER):]
-            if line.startswith("| ") and not line.startswith(key)] if OUT.exists() else []
-    OUT.write_text("\n".join([*HEADER, *sorted(kept + [row])]) + "\n")
+    keep_sorted_row(OUT, HEADER, key, row)
     print(row)
 
 

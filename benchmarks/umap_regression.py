@@ -4,8 +4,8 @@ umap-learn's non-parametric UMAP is fitted on the training images' pixels (all 6
 the first ``--images``), with the UMAP-AE's graph settings. An encoder body from
 ``benchmarks.umap_encoder`` is then trained to regress that embedding (mean squared error,
 the embedding standardised), so it is given the codes the UMAP loss reaches on its training
-images when every point is free. Every ``--every`` epochs, the 5-NN of its 10,000 test codes, fitted on
-its training codes, is scored.
+images when every point is free. Every ``--every`` epochs, the 5-NN of its 10,000 test
+codes, fitted on its training codes, is scored.
 
     python -m benchmarks.umap_regression --dataset fashion_mnist [--only 3] [--epochs 30]
 
@@ -29,6 +29,7 @@ from ae_core import load_mnist
 from ae_core.config import DATASETS, TrainConfig
 from ae_core.evaluate import knn_accuracy
 from ae_core.model import IMAGE_SHAPE
+from benchmarks import keep_sorted_row
 from benchmarks.umap_encoder import ENCODERS
 
 OUT = Path(__file__).parent / "results" / "umap_regression.md"
@@ -94,9 +95,7 @@ def main() -> None:
         by_epoch = ", ".join(f"{accuracy:.1%} ({epoch})" for epoch, accuracy in scores.items())
         row = (f"{key} {by_epoch} | {max(scores.values()):.1%} | {mse:.4f} | {seconds:.0f} | "
                f"{time.strftime('%Y-%m-%d')} |")
-        kept = [line for line in OUT.read_text().splitlines()[len(HEADER):]
-                if line.startswith("| ") and not line.startswith(key)] if OUT.exists() else []
-        OUT.write_text("\n".join([*HEADER, *sorted(kept + [row])]) + "\n")
+        keep_sorted_row(OUT, HEADER, key, row)
         print(row, flush=True)
 
 
