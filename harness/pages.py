@@ -10,6 +10,7 @@ import io
 
 import numpy as np
 from PIL import Image
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from .browser import PICK_ISOLATED_POINT
 
@@ -59,12 +60,25 @@ async def click_point(page, pick: int) -> int:
 
 
 async def upload(page, name: str, data: bytes) -> None:
-    """Upload ``data`` on the "Your image" page and wait for its results."""
+    """Upload ``data`` on the "Your image" page and wait for its results; if they never come,
+    fail with what the page shows instead (a rare CI failure left nothing else to go on)."""
     await page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
         files=[{"name": name, "mimeType": "image/png", "buffer": data}])
-    await page.get_by_text(f"Results for your upload ({name})").wait_for()
+    try:
+        await page.get_by_text(f"Results for your upload ({name})").wait_for()
+    except PlaywrightTimeout as timeout:
+        raise AssertionError(f"no results for {name}; the page shows: {await page_state(page)}") from timeout
     await page.get_by_text("2-D reconstruction").wait_for()
     await page.wait_for_selector(IDLE)
+
+
+async def page_state(page) -> dict:
+    """What a failing wait reports: the script's state, the uploader's file, the main text."""
+    return await page.evaluate(
+        "() => ({script: document.querySelector('[data-testid=stApp]')?.dataset.testScriptState,"
+        " connection: document.querySelector('[data-testid=stStatusWidget]')?.innerText || '',"
+        " uploader: document.querySelector('[data-testid=stFileUploader]')?.innerText.slice(0, 300),"
+        " main: document.querySelector('[data-testid=stMain]')?.innerText.slice(0, 800)})")
 
 
 async def go_to(page, link: str, ready: str) -> None:
