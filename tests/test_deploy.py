@@ -238,6 +238,7 @@ class Session:
         self.number = number
         self.responses: list[tuple[float, str, int, str | None]] = []  # (time, url, status, X-Replica)
         self.sockets: list[dict] = []  # {"opened": t, "closed": t or None}
+        self.sent: list[tuple[float, int]] = []  # (time, bytes) of each websocket frame sent
         self.upload_requests = []
         self.step = "not started"
         self.times: dict[str, float] = {}  # Seconds per step, for the report.
@@ -257,6 +258,7 @@ class Session:
         entry = {"opened": time.monotonic(), "closed": None}
         self.sockets.append(entry)
         socket_.on("close", lambda _: entry.update(closed=time.monotonic()))
+        socket_.on("framesent", lambda payload: self.sent.append((time.monotonic(), len(payload))))
 
     async def route(self) -> str | None:
         return {c["name"]: c["value"] for c in await self.context.cookies()}.get("ae_route")
@@ -530,7 +532,12 @@ async def scenario(served, digits: list[bytes], report: dict) -> None:
             async def others_upload(other: Session) -> None:
                 name = f"meanwhile{other.number}.png"
                 digit = digits[SESSIONS + 4 + other.number % 4]
-                await upload(other.page, name, digit)
+                try:
+                    await upload(other.page, name, digit)
+                except AssertionError as error:  # Did the browser ask for the rerun at all?
+                    sent = [(round(t - begin, 1), size) for t, size in other.sent if t >= begin]
+                    raise AssertionError(f"{error}; frames sent since the phase began: {sent}; "
+                                         f"{await other.describe()}") from error
                 assert np.array_equal(await other.prepared_pixels(), expected_prepared(digit))
 
             statuses, *_ = await asyncio.gather(browser_flood(), *[others_upload(o) for o in others])
