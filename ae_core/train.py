@@ -337,10 +337,10 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     # Too few steps, or a rate so high that the ReLUs die, leaves a decoder that draws one
     # blurred average: anything no better than the average image has learned nothing.
     baseline = float(np.mean((test_images - train_images.mean(axis=0)) ** 2))
-    # The epoch whose weights are kept is the best monitored loss; the ae kind's val_loss is its
-    # MSE, the other kinds report the MSE of decoding the (mean) code as val_mse beside it.
+    # The epoch whose weights are kept is the best monitored loss (for the vae and umap kinds,
+    # val_mse is the MSE of decoding the mean code).
     best_row = min(history, key=lambda row: row[config.monitor])
-    best_val_mse = best_row.get("val_mse", best_row["val_loss"])
+    best_val_mse = runs.epoch_mse(best_row)[1]
     if best_val_mse >= baseline:
         steps = len(history) * math.ceil(len(train_images) / config.batch_size)
         advice = ("lower --learning-rate" if config.learning_rate > HIGH_LEARNING_RATE else

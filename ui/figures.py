@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ae_core.config import WINDOW
+from ae_core.runs import epoch_mse
 
 # Plotly's default qualitative palette: ten well-separated colours, one per class.
 PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
@@ -205,13 +206,18 @@ def formation_figure(codes: np.ndarray, labels: np.ndarray, class_names: tuple[s
 
 
 def loss_curves(history: list[dict], height: int = 260) -> go.Figure:
-    """Training and validation MSE by epoch, with markers so that one epoch is visible too."""
+    """Training and validation MSE by epoch (``history``'s rows, epochs counted from 1), with
+    markers so that one epoch is visible too. Every kind's MSE, not its loss: a VAE's loss is
+    in the hundreds (summed cross-entropy and KL) where the page speaks of its MSE."""
     epochs = [row["epoch"] for row in history]
+    training, validation = zip(*(epoch_mse(row) for row in history))
     figure = go.Figure([
-        go.Scatter(x=epochs, y=[row.get("loss") for row in history], mode="lines+markers", name="training"),
-        go.Scatter(x=epochs, y=[row.get("val_loss") for row in history], mode="lines+markers",
-                   name="validation (test split)")])
-    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
-                         xaxis=dict(title="epoch", dtick=1), yaxis=dict(title="MSE"),
-                         legend=dict(orientation="h", y=1.1))
+        go.Scatter(x=epochs, y=training, mode="lines+markers", name="training"),
+        go.Scatter(x=epochs, y=validation, mode="lines+markers", name="validation (test split)")])
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
+                         # Whole epochs only, and none before the first or after the last.
+                         xaxis=dict(title="epoch", range=[min(epochs) - 0.5, max(epochs) + 0.5],
+                                    dtick=1 if len(epochs) <= 20 else None, tickformat="d"),
+                         yaxis=dict(title="MSE"),
+                         legend=dict(orientation="h", y=1.0, yanchor="bottom"))
     return figure
