@@ -4,6 +4,7 @@ outside the app. (The README's screenshots are made by `python -m harness.screen
 
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
@@ -118,6 +119,15 @@ def test_grid_page_draws_the_grid(page, server):
         page.get_by_role("button", name="Download the grid (PNG)").click()
     grid = Image.open(download.value.path())
     assert grid.size == (280, 280) and grid.mode == "L"  # Ten 28-pixel digits a side.
+    # The plot shows that very picture, edge to edge, with nothing drawn over it: plotly's zero
+    # line once crossed its top row, one grey line over the black.
+    area = page.evaluate("() => { const gd = document.querySelector('.js-plotly-plot'), b = gd.getBoundingClientRect(),"
+                         " x = gd._fullLayout.xaxis, y = gd._fullLayout.yaxis;"
+                         " return {x: b.left + x._offset, y: b.top + y._offset, width: x._length, height: y._length}; }")
+    shown = Image.open(io.BytesIO(page.screenshot(clip=area))).convert("L").resize(grid.size, Image.BILINEAR)
+    difference = np.abs(np.asarray(shown, dtype=float) - np.asarray(grid, dtype=float))
+    assert difference.mean(axis=1).max() < 20 and difference.mean(axis=0).max() < 20, \
+        (difference.mean(axis=1).max(), difference.mean(axis=0).max())
 
 
 def _wait_for_map(page) -> None:

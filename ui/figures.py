@@ -161,10 +161,11 @@ def grid_figure(source: str, side: int, z1_values: np.ndarray, z2_values: np.nda
                             sizing="stretch", layer="below")
     figure.update_layout(
         height=680, margin=dict(l=10, r=10, t=10, b=10),
+        # No grid or zero lines: the picture lies beneath them, and the data's 0 is its edge.
         xaxis=dict(title="z1", tickvals=centres, ticktext=[f"{v:.2f}" for v in z1_values],
-                   showgrid=False, constrain="domain"),
+                   showgrid=False, zeroline=False, constrain="domain"),
         yaxis=dict(title="z2", tickvals=centres, ticktext=[f"{v:.2f}" for v in z2_values],
-                   autorange="reversed", showgrid=False, scaleanchor="x", constrain="domain"))
+                   autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x", constrain="domain"))
     return figure
 
 
