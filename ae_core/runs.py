@@ -95,16 +95,17 @@ def describe(progress: dict, epochs: int) -> str:
     return phase[0].upper() + phase[1:] + "…"
 
 
-def epoch_mse(row: dict) -> tuple[float, float]:
-    """An epoch's (training, validation) MSE from its history row. The ae kind's losses are its
-    MSE; the vae and umap kinds' losses add other terms, so they record the MSE beside them.
+def epoch_mse(row: dict) -> tuple[float | None, float | None]:
+    """An epoch's (training, validation) MSE from its history row, None where it has none. The
+    ae kind's losses are its MSE; the vae and umap kinds' losses add other terms, so they
+    record the MSE beside them.
 
     >>> epoch_mse({"loss": 0.041, "val_loss": 0.038})
     (0.041, 0.038)
     >>> epoch_mse({"loss": 150.2, "mse": 0.041, "val_loss": 141.0, "val_mse": 0.037})
     (0.041, 0.037)
     """
-    return row.get("mse", row["loss"]), row.get("val_mse", row["val_loss"])
+    return row.get("mse", row.get("loss")), row.get("val_mse", row.get("val_loss"))
 
 
 # --- Stopping and owning a run ------------------------------------------------------------
