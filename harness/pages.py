@@ -73,9 +73,11 @@ async def upload(page, name: str, data: bytes) -> None:
 
 
 async def page_state(page) -> dict:
-    """What a failing wait reports: the script's state, the uploader's file, the main text."""
+    """What a failing wait reports: the page, the script's state, the connection, the uploader's
+    file, the main text, whether a plot is drawn."""
     return await page.evaluate(
-        "() => ({script: document.querySelector('[data-testid=stApp]')?.dataset.testScriptState,"
+        "() => ({path: location.pathname, plot: !!document.querySelector('.js-plotly-plot'),"
+        " script: document.querySelector('[data-testid=stApp]')?.dataset.testScriptState,"
         " connection: document.querySelector('[data-testid=stStatusWidget]')?.innerText || '',"
         " uploader: document.querySelector('[data-testid=stFileUploader]')?.innerText.slice(0, 300),"
         " main: document.querySelector('[data-testid=stMain]')?.innerText.slice(0, 800)})")

@@ -46,7 +46,7 @@ from PIL import Image
 
 from harness.deploy import free_ports, serve
 from harness.pages import (IDLE, MAP_DRAWN, POINT_SHOWN, UPLOADER_SHOWN, click_point, digit_png, go_to,
-                           rerun, upload)
+                           page_state, rerun, upload)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -279,10 +279,7 @@ class Session:
     async def describe(self) -> str:
         """Where this session is, for a failure message."""
         try:
-            state = await self.page.evaluate(
-                "() => [location.pathname, (document.querySelector('[data-test-script-state]') || {}).dataset,"
-                " ((document.querySelector('[data-testid=stMain]') || document.body).innerText || '').slice(0, 400),"
-                " !!document.querySelector('.js-plotly-plot')]")
+            state = await page_state(self.page)
         except Exception as error:  # The page may be gone.
             state = repr(error)
         return (f"session {self.number} at '{self.step}' (route {await self.route()}, "
