@@ -72,15 +72,19 @@ async def upload(page, name: str, data: bytes) -> None:
     await page.wait_for_selector(IDLE)
 
 
+# What a failing wait reports: the page, the script's state, the connection, the uploader's
+# file, the text boxes' values, the main text, whether a plot is drawn. For the sync API too:
+# page.evaluate(PAGE_STATE).
+PAGE_STATE = ("() => ({path: location.pathname, plot: !!document.querySelector('.js-plotly-plot'),"
+              " script: document.querySelector('[data-testid=stApp]')?.dataset.testScriptState,"
+              " connection: document.querySelector('[data-testid=stStatusWidget]')?.innerText || '',"
+              " uploader: document.querySelector('[data-testid=stFileUploader]')?.innerText.slice(0, 300),"
+              " text_boxes: [...document.querySelectorAll('[data-testid=stMain] input[type=text]')].map(i => i.value),"
+              " main: document.querySelector('[data-testid=stMain]')?.innerText.slice(0, 1500)})")
+
+
 async def page_state(page) -> dict:
-    """What a failing wait reports: the page, the script's state, the connection, the uploader's
-    file, the main text, whether a plot is drawn."""
-    return await page.evaluate(
-        "() => ({path: location.pathname, plot: !!document.querySelector('.js-plotly-plot'),"
-        " script: document.querySelector('[data-testid=stApp]')?.dataset.testScriptState,"
-        " connection: document.querySelector('[data-testid=stStatusWidget]')?.innerText || '',"
-        " uploader: document.querySelector('[data-testid=stFileUploader]')?.innerText.slice(0, 300),"
-        " main: document.querySelector('[data-testid=stMain]')?.innerText.slice(0, 800)})")
+    return await page.evaluate(PAGE_STATE)
 
 
 async def go_to(page, link: str, ready: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from harness.browser import PICK_ISOLATED_POINT, streamlit_server
-from harness.pages import IDLE
+from harness.pages import IDLE, PAGE_STATE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TIMEOUT_MS = 90_000
@@ -256,6 +256,7 @@ def test_two_clicks_on_the_map_become_the_paths_ends_and_its_link(page, server):
 
 
 def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server, models_dir):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     page.goto(f"{server}/train")
@@ -265,16 +266,23 @@ def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server
     expect(name_box).to_have_value(re.compile(r"^mnist-\d{8}-\d{6}$"))  # A fresh default name.
     name = "from-the-browser"
     name_box.fill(name)
+    name_box.press("Enter")  # Committed now, not on a later blur.
     sliders = page.locator("[data-testid=stMain] [data-testid=stSlider] input[type=range]")
     # Epochs 5 -> 1, training images 10,000 (kept), batch 128 -> 32: the page's smallest run.
     for slider, keys in zip([sliders.nth(0), sliders.nth(2)], [["Home"], ["ArrowLeft", "ArrowLeft"]]):
         slider.focus()
         for key in keys:
             page.keyboard.press(key)
-    _wait_idle(page)  # The sliders' reruns are over: a click during one could be lost.
+    # A slider sends its value after a pause, and a click whose rerun a later value overtakes
+    # is lost (once in CI); so wait until the form has run with both values, then click.
+    page.get_by_text(re.compile(r"This run takes 313 steps \(1 × 313 a epoch\)\.")).wait_for()
+    _wait_idle(page)
     page.get_by_role("button", name="Start training").click()
     # A quick run may be done before the page shows it running.
-    page.get_by_text(re.compile(f"^{name}: (running|done)")).first.wait_for()
+    try:
+        page.get_by_text(re.compile(f"^{name}: (running|done)")).first.wait_for()
+    except PlaywrightTimeout as timeout:
+        raise AssertionError(f"{name} never showed as running; the page shows: {page.evaluate(PAGE_STATE)}") from timeout
     page.get_by_text(f"{name}: done").wait_for(timeout=300_000)
     _wait_idle(page)
     assert (models_dir / name / "autoencoder_mnist_z2.weights.h5").exists()
