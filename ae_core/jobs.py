@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runs
-from .config import NAME_PATTERN, SHIPPED, TrainConfig, models_dir
+from .config import HIGH_LEARNING_RATE, NAME_PATTERN, SHIPPED, TrainConfig, models_dir
 from .folders import folder_lock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +132,25 @@ def failure_line(log: str, code: int) -> str:
     raised = [match.group(1) for line in lines if (match := re.match(r"([\w.]+(?:Error|Exception)):", line))]
     cause = f" ({raised[-1]})" if raised else ""
     return f"The training process ended with exit code {code}{cause}."
+
+
+def failure_advice(progress: Progress, config: TrainConfig) -> str:
+    """What went wrong with a failed run, and what to change, in the Train page's terms.
+
+    >>> failure_advice(Progress("failed", 2, 5, reason="no_better"), TrainConfig(train_subset=2000, batch_size=128))
+    'In 32 steps the model learned nothing better than drawing the average image. Give it more steps: more epochs or training images, or a smaller batch.'
+    """
+    if progress.reason == "nan":
+        return ("The loss became NaN (not a number): the learning rate is too high for this run. "
+                "Choose a lower learning rate.")
+    if progress.reason == "no_better":
+        taken = progress.epoch * runs.steps_per_epoch(config)
+        if config.learning_rate > HIGH_LEARNING_RATE:
+            return (f"In {taken} steps the model learned nothing better than drawing the average image, "
+                    f"most likely because the learning rate is too high. Choose a lower learning rate.")
+        return (f"In {taken} steps the model learned nothing better than drawing the average image. "
+                f"Give it more steps: more epochs or training images, or a smaller batch.")
+    return f"{progress.message} The server's log has the details."  # The run's own sentence.
 
 
 class TrainingJob:

@@ -6,9 +6,8 @@ import secrets
 import streamlit as st
 
 from ae_core import TrainConfig, runs
-from ae_core.config import HIGH_LEARNING_RATE
 from ae_core.jobs import (MIN_STEPS, Progress, TrainerBusy, check_budget, default_name, discard,
-                          finished_card, leftovers, live_runs, stop_run, training_budget)
+                          failure_advice, finished_card, leftovers, live_runs, stop_run, training_budget)
 from ui import frame, state
 from ui.figures import loss_curves
 
@@ -31,21 +30,6 @@ if "run" in st.query_params and "key" in st.query_params:
 def own(name: str, key: str) -> None:
     keys[name] = key
     st.query_params["run"], st.query_params["key"] = name, key
-
-
-def failure_advice(progress: Progress, config: TrainConfig) -> str:
-    """What went wrong with a failed run, and what to change, in this page's terms."""
-    if progress.reason == "nan":
-        return ("The loss became NaN (not a number): the learning rate is too high for this run. "
-                "Choose a lower learning rate.")
-    if progress.reason == "no_better":
-        taken = progress.epoch * runs.steps_per_epoch(config)
-        if config.learning_rate > HIGH_LEARNING_RATE:
-            return (f"In {taken} steps the model learned nothing better than drawing the average image, "
-                    f"most likely because the learning rate is too high. Choose a lower learning rate.")
-        return (f"In {taken} steps the model learned nothing better than drawing the average image. "
-                f"Give it more steps: more epochs or training images, or a smaller batch.")
-    return "The training process stopped with an error; the server's log has the details."
 
 
 for leftover in leftovers():  # Read afresh on every view: another replica may have died.

@@ -20,7 +20,8 @@ import pytest
 from ae_core import TrainConfig, available_models, load_autoencoder
 from ae_core.inference import load_formation
 from ae_core import runs
-from ae_core.jobs import MIN_STEPS, Trainer, TrainerBusy, check_name, discard, leftovers, live_runs, stop_run
+from ae_core.jobs import (MIN_STEPS, Trainer, TrainerBusy, check_name, discard, failure_advice, leftovers, live_runs,
+                          stop_run)
 from ae_core.runs import total_steps
 
 from conftest import ROOT
@@ -165,6 +166,8 @@ def test_a_failed_run_says_its_logs_error_sentence(models, tmp_path, monkeypatch
     monkeypatch.setattr(sys, "executable", str(stand_in))
     progress = Trainer().start(TrainConfig(epochs=1, **SMALL), "doomed", owner="me").join(timeout=60)
     assert (progress.status, progress.message) == ("failed", "The data is missing; set AE_DATA_DIR.")
+    assert failure_advice(progress, TrainConfig(epochs=1, **SMALL)) == (
+        "The data is missing; set AE_DATA_DIR. The server's log has the details.")  # As the page says it.
     assert os.listdir(models) == []  # Nothing half-made is left.
 
 
