@@ -196,8 +196,10 @@ def test_hover_draws_both_models_images_without_the_server(compare_page, models,
         for side in ("left", "right"):  # Each stop changes both images.
             assert side not in previous or not np.array_equal(previous[side], images[side]), (move, side)
         previous = images
+        # The marks are placed on the next animation frame after the images (once seen unset).
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
         mark = page.evaluate(f"() => document.querySelector('.st-key-compare_{other} svg.nearest-mark').dataset.index")
-        assert int(mark) == nearest
+        assert mark == str(nearest), (move, mark, nearest)
     assert [t for t in sent if t >= started] == []  # Not one websocket frame to the server.
 
 
