@@ -157,18 +157,45 @@ print(json.dumps(rss))
 """
 
 
-def test_a_failed_run_says_its_logs_error_sentence(models, tmp_path, monkeypatch):
-    """The page shows a failed run's own sentence, read from its log before its folder goes.
-    The stand-in for ``python -m ae_core.train`` fails as it does: an ``error:`` line, exit 2."""
+@pytest.fixture
+def doomed_python(tmp_path, monkeypatch):
+    """A stand-in for ``python -m ae_core.train`` that fails as it does: an ``error:`` line, exit 2."""
     stand_in = tmp_path / "python"
     stand_in.write_text("#!/bin/sh\necho 'Epoch 1/1'\necho 'error: The data is missing; set AE_DATA_DIR.' >&2\nexit 2\n")
     stand_in.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(stand_in))
-    progress = Trainer().start(TrainConfig(epochs=1, **SMALL), "doomed", owner="me").join(timeout=60)
+
+
+def test_a_failed_run_says_its_logs_error_sentence(models, doomed_python):
+    """The page shows a failed run's own sentence, read from its log before its folder goes."""
+    config = TrainConfig(epochs=1, **SMALL)
+    progress = Trainer().start(config, "doomed", owner="me").join(timeout=60)
     assert (progress.status, progress.message) == ("failed", "The data is missing; set AE_DATA_DIR.")
-    assert failure_advice(progress, TrainConfig(epochs=1, **SMALL)) == (
+    assert failure_advice(progress, config) == (
         "The data is missing; set AE_DATA_DIR. The server's log has the details.")  # As the page says it.
     assert os.listdir(models) == []  # Nothing half-made is left.
+
+
+def test_the_train_page_says_how_its_failed_run_ended(models, doomed_python):
+    """A failed run leaves no folder; its link (?run=&key=) must still show its end and its
+    sentence, not be dropped as a run unknown to this server (as it once was)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import state
+
+    key = "k" * 16
+    try:
+        assert state.trainer().start(TrainConfig(epochs=1, **SMALL), "doomed", key).join(timeout=60).status == "failed"
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        app.switch_page("pages/train.py")
+        app.query_params["run"], app.query_params["key"] = "doomed", key
+        app.run()
+    finally:
+        state.trainer.clear()  # The page's trainer, shared with the module's other tests.
+    assert "doomed: failed" in [subheader.value for subheader in app.subheader]
+    assert [error.value for error in app.error] == [
+        "The data is missing; set AE_DATA_DIR. The server's log has the details."]
+    assert dict(app.query_params) == {"run": "doomed", "key": key}  # Kept, not dropped as unknown.
 
 
 @pytest.mark.slow

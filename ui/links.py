@@ -174,11 +174,14 @@ class Kind:
 
 def _runs() -> tuple[str, ...]:
     """The trainings a Train page link can follow: those running or interrupted, and the models
-    they became, whichever replica started them."""
+    they became, whichever replica started them; and this server's last run, whose failure or
+    cancel leaves no folder, but whose page still says how it ended."""
+    from .state import trainer  # Here, not above: state imports this module.
+
+    last = trainer().current
     folder = ae_core.config.models_dir()
-    if not folder.is_dir():
-        return ()
-    return tuple(path.name.removeprefix(".staging-") for path in folder.iterdir() if path.is_dir())
+    folders = [path.name.removeprefix(".staging-") for path in folder.iterdir() if path.is_dir()] if folder.is_dir() else []
+    return tuple(dict.fromkeys(folders + ([last.name] if last is not None else [])))
 
 
 # Each page's URL-bound controls. The page draws each from here (``DENSITY.draw(st, "…")``),
