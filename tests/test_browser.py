@@ -278,12 +278,14 @@ def test_train_one_epoch_from_the_browser_and_explore_the_new_model(page, server
     page.get_by_text(re.compile(r"This run takes 313 steps \(1 × 313 a epoch\)\.")).wait_for()
     _wait_idle(page)
     page.get_by_role("button", name="Start training").click()
-    # A quick run may be done before the page shows it running.
+    # A quick run may be done (or failed) before the page shows it running.
     try:
-        page.get_by_text(re.compile(f"^{name}: (running|done)")).first.wait_for()
+        page.get_by_text(re.compile(f"^{name}: (running|done|failed|cancelled)")).first.wait_for()
     except PlaywrightTimeout as timeout:
         raise AssertionError(f"{name} never showed as running; the page shows: {page.evaluate(PAGE_STATE)}") from timeout
-    page.get_by_text(f"{name}: done").wait_for(timeout=300_000)
+    ended = page.get_by_text(re.compile(f"^{name}: (done|failed|cancelled)$")).first
+    ended.wait_for(timeout=300_000)
+    assert ended.inner_text() == f"{name}: done", f"the page shows: {page.evaluate(PAGE_STATE)}"
     _wait_idle(page)
     assert (models_dir / name / "autoencoder_mnist_z2.weights.h5").exists()
     # The loss curve and the epoch-by-epoch map are drawn once the run is chosen.
