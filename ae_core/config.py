@@ -51,6 +51,8 @@ LATENT_KINDS = ("relu", "linear", "batchnorm", "normalised", "uniform", "window"
 MODEL_KINDS = ("ae", "vae", "umap")
 OPTIMIZERS = ("adam", "rmsprop")
 MONITORS = ("val_loss", "loss")
+# What the UMAP graph measures between training images' pixels; see docs/model.md for the choice.
+UMAP_METRICS = ("euclidean", "cosine")
 # Above this learning rate, a run that learns nothing has most likely killed its ReLUs;
 # at or below it, it had too few steps (measured: see docs/training.md).
 HIGH_LEARNING_RATE = 3e-3
@@ -86,6 +88,8 @@ class TrainConfig:
                          MODEL_KINDS)
     beta: float = _setting(1.0, "vae: weight of the KL term to N(0, I) against the summed per-image BCE")
     umap_neighbors: int = _setting(15, "umap: neighbours per training image in the fuzzy k-NN graph")
+    umap_metric: str = _setting("euclidean", "umap: the distance between training images' pixels that "
+                                "the graph's neighbours follow", UMAP_METRICS)
     umap_min_dist: float = _setting(0.1, "umap: how tightly codes may pack (sets a, b of q = 1/(1+a*d^2b))")
     umap_weight: float = _setting(1.0, "umap: weight of UMAP's cross-entropy against the per-pixel BCE")
     umap_negatives: int = _setting(5, "umap: negative samples (shuffled tails) per sampled edge")
@@ -103,7 +107,7 @@ class TrainConfig:
             raise ValueError(f"latent_dim must be at least 1, not {self.latent_dim}.")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs and the batch sizes must be positive integers.")
-        for name in ("dataset", "latent", "optimizer", "kind", "monitor"):
+        for name in ("dataset", "latent", "optimizer", "kind", "monitor", "umap_metric"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, not {getattr(self, name)!r}.")

@@ -211,8 +211,9 @@ def umap_ab(min_dist: float) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def fuzzy_graph(images: np.ndarray, n_neighbors: int, seed: int) -> scipy.sparse.coo_matrix:
-    """UMAP's symmetric fuzzy k-NN graph of ``images`` (Euclidean on the raw pixels), by umap-learn.
+def fuzzy_graph(images: np.ndarray, n_neighbors: int, seed: int,
+                metric: str = "euclidean") -> scipy.sparse.coo_matrix:
+    """UMAP's symmetric fuzzy k-NN graph of ``images`` (``metric`` on the raw pixels), by umap-learn.
 
     Row i holds the membership strengths of i's neighbours; i's nearest neighbour always
     has strength 1. Edges too weak to be sampled in a UMAP run are dropped, as umap-learn does.
@@ -220,13 +221,13 @@ def fuzzy_graph(images: np.ndarray, n_neighbors: int, seed: int) -> scipy.sparse
     from umap.umap_ import fuzzy_simplicial_set
 
     flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
-    graph, _, _ = fuzzy_simplicial_set(flat, n_neighbors, np.random.RandomState(seed), "euclidean")
+    graph, _, _ = fuzzy_simplicial_set(flat, n_neighbors, np.random.RandomState(seed), metric)
     graph = graph.tocoo()
     keep = graph.data >= graph.data.max() / EDGE_EPOCHS
     return scipy.sparse.coo_matrix((graph.data[keep], (graph.row[keep], graph.col[keep])), shape=graph.shape)
 
 
-def cached_fuzzy_graph(images: np.ndarray, n_neighbors: int, seed: int, folder: Path,
+def cached_fuzzy_graph(images: np.ndarray, n_neighbors: int, metric: str, seed: int, folder: Path,
                        data_key: dict) -> tuple[scipy.sparse.coo_matrix, float]:
     """``(fuzzy_graph, seconds it took to build)``, read from ``folder`` when a run with the
     same data and settings built it.
@@ -234,7 +235,7 @@ def cached_fuzzy_graph(images: np.ndarray, n_neighbors: int, seed: int, folder: 
     ``data_key`` (the data's fingerprint, the subset) and the settings name the file, so a
     resumed run reuses its graph and a run on other images never does.
     """
-    key = json.dumps({**data_key, "images": len(images), "n_neighbors": n_neighbors, "seed": seed},
+    key = json.dumps({**data_key, "images": len(images), "n_neighbors": n_neighbors, "metric": metric, "seed": seed},
                      sort_keys=True)
     path = Path(folder) / f"umap-graph-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if path.exists():
@@ -242,7 +243,7 @@ def cached_fuzzy_graph(images: np.ndarray, n_neighbors: int, seed: int, folder: 
             return scipy.sparse.coo_matrix((saved["weights"], (saved["heads"], saved["tails"])),
                                            shape=(len(images), len(images))), float(saved["seconds"])
     started = time.perf_counter()
-    graph = fuzzy_graph(images, n_neighbors, seed)
+    graph = fuzzy_graph(images, n_neighbors, seed, metric)
     seconds = round(time.perf_counter() - started, 1)
     from .cards import write_atomically
 

@@ -280,7 +280,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, callbacks: Sequence
     if config.kind == "umap":
         started = time.perf_counter()
         graph, umap_graph_seconds = kinds.cached_fuzzy_graph(
-            train_images, config.umap_neighbors, config.seed, work_dir,
+            train_images, config.umap_neighbors, config.umap_metric, config.seed, work_dir,
             {"train": data_fingerprints(config.dataset)["train"], "train_subset": config.train_subset})
         train_data = kinds.UmapEdgeData(train_images, graph, config.batch_size, config.umap_edges,
                                         config.umap_negatives, config.seed)
