@@ -16,7 +16,8 @@ def test_kind_round_trips_through_the_flags(kind):
     from ae_core.config import TrainConfig
 
     config = TrainConfig(kind=kind, latent="window" if kind == "ae" else "linear", beta=0.5,
-                         umap_neighbors=10, umap_min_dist=0.2, umap_weight=0.5, umap_negatives=3)
+                         umap_neighbors=10, umap_metric="cosine", umap_min_dist=0.2, umap_weight=0.5,
+                         umap_negatives=3)
     words = config.flags()
     assert words[words.index("--kind") + 1] == kind
     assert TrainConfig.from_flags(words) == config
@@ -28,6 +29,8 @@ def test_kind_round_trips_through_the_flags(kind):
     (dict(kind="vae", latent="linear", latent_noise=0.1), "leave latent_noise at 0."),
     (dict(kind="vae", latent="linear", beta=0.0), "beta must be positive"),
     (dict(kind="umap", latent="linear", umap_neighbors=1), "umap_neighbors must be at least 2"),
+    (dict(kind="umap", latent="linear", umap_metric="manhattan"),
+     "umap_metric must be one of ('euclidean', 'cosine'), not 'manhattan'."),
 ])
 def test_bad_kind_settings_are_refused_in_one_sentence_with_the_fix(settings, fix):
     from ae_core.config import TrainConfig
@@ -123,16 +126,21 @@ def test_knn_accuracy_matches_a_brute_force_vote():
 # --- UMAP's graph, against brute force --------------------------------------------------
 
 @pytest.mark.slow  # umap-learn's first call compiles its numba code (about 30 s).
-def test_umap_graph_neighbours_are_the_brute_force_ones():
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_umap_graph_neighbours_are_the_brute_force_ones(metric):
     from ae_core.kinds import fuzzy_graph
 
-    images, _ = read_idx_split(source_folder("mnist"), "train")
+    images, _ = read_idx_split(source_folder("fashion_mnist" if metric == "cosine" else "mnist"), "train")
     flat = images[:1500].reshape(1500, -1).astype(np.float64) / 255.0
     n_neighbors = 10
-    graph = fuzzy_graph(flat.astype(np.float32).reshape(-1, 28, 28, 1), n_neighbors, seed=0).tocsr()
+    graph = fuzzy_graph(flat.astype(np.float32).reshape(-1, 28, 28, 1), n_neighbors, seed=0, metric=metric).tocsr()
     assert graph.shape == (1500, 1500) and abs(graph - graph.T).max() < 1e-6  # Symmetric.
-    squared = (flat ** 2).sum(axis=1)
-    distances = squared[:, None] + squared[None, :] - 2 * flat @ flat.T
+    if metric == "cosine":
+        unit = flat / np.linalg.norm(flat, axis=1, keepdims=True)
+        distances = 1 - unit @ unit.T
+    else:  # Squared euclidean ranks as euclidean does.
+        squared = (flat ** 2).sum(axis=1)
+        distances = squared[:, None] + squared[None, :] - 2 * flat @ flat.T
     np.fill_diagonal(distances, np.inf)
     k_nearest = np.argsort(distances, axis=1)[:, : n_neighbors - 1]  # UMAP counts the image itself.
     for image in (0, 1, 7, 100, 999):
